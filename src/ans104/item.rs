@@ -1,0 +1,339 @@
+//! The ANS-104 data item: layout, parsing, encoding, id and owner address.
+
+use super::deep_hash::{self, Digest48};
+use super::tags::{self, Tag, TagError};
+use aws_lc_rs::digest::{SHA256, digest};
+
+/// The signature scheme of an item (field 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SignatureType(pub u16);
+
+impl SignatureType {
+    pub const ARWEAVE: Self = Self(1);
+    pub const ED25519: Self = Self(2);
+    pub const ETHEREUM: Self = Self(3);
+    pub const SOLANA: Self = Self(4);
+
+    /// `(signature length, owner length)` per type, as arbundles and the reference define them.
+    pub fn lengths(self) -> Option<(usize, usize)> {
+        match self.0 {
+            1 => Some((512, 512)),
+            2 | 4 | 5 => Some((64, 32)),
+            3 => Some((65, 65)),
+            6 => Some((2052, 1025)),
+            7 => Some((65, 42)),
+            _ => None,
+        }
+    }
+}
+
+/// Why bytes are not a data item. The display strings are the reference's reasons.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("Buffer too short for signature type")]
+    TooShortForType,
+    #[error("Unsupported signature type {0}")]
+    UnknownSignatureType(u16),
+    #[error("Buffer too short for signature and public key")]
+    TooShortForKeys,
+    #[error("target bytes error")]
+    Target,
+    #[error("anchor bytes error - {0}")]
+    Anchor(u8),
+    #[error("invalid tag encoding")]
+    TagHeader,
+    #[error("{0}")]
+    Tags(#[from] TagError),
+}
+
+/// A parsed data item, borrowing every field from the bytes it was parsed from.
+#[derive(Debug, Clone)]
+pub struct DataItem<'a> {
+    raw: &'a [u8],
+    pub signature_type: SignatureType,
+    pub signature: &'a [u8],
+    pub owner: &'a [u8],
+    pub target: Option<&'a [u8]>,
+    pub anchor: Option<&'a [u8]>,
+    pub tag_count: u64,
+    pub raw_tags: &'a [u8],
+    pub tags: Vec<Tag<'a>>,
+    pub data: &'a [u8],
+}
+
+fn take<'a>(bytes: &'a [u8], pos: &mut usize, len: usize) -> Option<&'a [u8]> {
+    let end = pos.checked_add(len)?;
+    let slice = bytes.get(*pos..end)?;
+    *pos = end;
+    Some(slice)
+}
+
+fn read_u64(bytes: &[u8], pos: &mut usize) -> Option<u64> {
+    let slice = take(bytes, pos, 8)?;
+    Some(u64::from_le_bytes(slice.try_into().ok()?))
+}
+
+fn optional_field<'a>(
+    bytes: &'a [u8],
+    pos: &mut usize,
+) -> Result<Option<&'a [u8]>, Option<u8>> {
+    let flag = *take(bytes, pos, 1).ok_or(None)?.first().ok_or(None)?;
+    match flag {
+        0 => Ok(None),
+        1 => take(bytes, pos, 32).map(Some).ok_or(None),
+        other => Err(Some(other)),
+    }
+}
+
+impl<'a> DataItem<'a> {
+    /// Parses and bounds-checks every field. Does not verify the signature.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, ParseError> {
+        let mut pos = 0;
+        let type_bytes = take(bytes, &mut pos, 2).ok_or(ParseError::TooShortForType)?;
+        let signature_type = SignatureType(u16::from_le_bytes([type_bytes[0], type_bytes[1]]));
+        let (sig_len, owner_len) =
+            signature_type.lengths().ok_or(ParseError::UnknownSignatureType(signature_type.0))?;
+        let signature = take(bytes, &mut pos, sig_len).ok_or(ParseError::TooShortForKeys)?;
+        let owner = take(bytes, &mut pos, owner_len).ok_or(ParseError::TooShortForKeys)?;
+        let target = optional_field(bytes, &mut pos).map_err(|_| ParseError::Target)?;
+        let anchor = optional_field(bytes, &mut pos)
+            .map_err(|flag| ParseError::Anchor(flag.unwrap_or(0)))?;
+        let tag_count = read_u64(bytes, &mut pos).ok_or(ParseError::TagHeader)?;
+        let tag_len = read_u64(bytes, &mut pos).ok_or(ParseError::TagHeader)?;
+        let tag_len = usize::try_from(tag_len).map_err(|_| ParseError::TagHeader)?;
+        let raw_tags = take(bytes, &mut pos, tag_len).ok_or(ParseError::TagHeader)?;
+        let tags = tags::decode(raw_tags, tag_count)?;
+        let data = &bytes[pos..];
+        Ok(Self {
+            raw: bytes,
+            signature_type,
+            signature,
+            owner,
+            target,
+            anchor,
+            tag_count,
+            raw_tags,
+            tags,
+            data,
+        })
+    }
+
+    /// The bytes this item was parsed from.
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    /// id = SHA256(signature), raw.
+    pub fn id(&self) -> [u8; 32] {
+        sha256(self.signature)
+    }
+
+    /// Owner address = SHA256(owner), raw.
+    pub fn owner_address(&self) -> [u8; 32] {
+        sha256(self.owner)
+    }
+
+    /// The deep hash that the signature covers.
+    pub fn signing_message(&self) -> Digest48 {
+        signing_message(
+            self.signature_type,
+            self.owner,
+            self.target.unwrap_or(&[]),
+            self.anchor.unwrap_or(&[]),
+            self.raw_tags,
+            self.data,
+        )
+    }
+
+    /// The first tag with this exact name.
+    pub fn tag(&self, name: &str) -> Option<&'a str> {
+        self.tags.iter().find(|tag| tag.name == name).map(|tag| tag.value)
+    }
+
+    /// The first tag whose name is any of `names`, in item order.
+    pub fn tag_any(&self, names: &[&str]) -> Option<&'a str> {
+        self.tags.iter().find(|tag| names.contains(&tag.name)).map(|tag| tag.value)
+    }
+
+    /// Serialises the item from its fields; byte-identical to the parsed input.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        encode_fields(&Fields {
+            signature_type: self.signature_type,
+            signature: self.signature,
+            owner: self.owner,
+            target: self.target,
+            anchor: self.anchor,
+            tag_count: self.tag_count,
+            raw_tags: self.raw_tags,
+            data: self.data,
+        })
+    }
+}
+
+/// SHA-256 of a byte string.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest(&SHA256, bytes).as_ref());
+    out
+}
+
+/// The ANS-104 signing message: the deep hash of the eight blobs.
+pub fn signing_message(
+    signature_type: SignatureType,
+    owner: &[u8],
+    target: &[u8],
+    anchor: &[u8],
+    raw_tags: &[u8],
+    data: &[u8],
+) -> Digest48 {
+    let type_text = signature_type.0.to_string();
+    deep_hash::list_of_blobs(&[
+        b"dataitem",
+        b"1",
+        type_text.as_bytes(),
+        owner,
+        target,
+        anchor,
+        raw_tags,
+        data,
+    ])
+}
+
+struct Fields<'a> {
+    signature_type: SignatureType,
+    signature: &'a [u8],
+    owner: &'a [u8],
+    target: Option<&'a [u8]>,
+    anchor: Option<&'a [u8]>,
+    tag_count: u64,
+    raw_tags: &'a [u8],
+    data: &'a [u8],
+}
+
+fn encode_fields(fields: &Fields<'_>) -> Vec<u8> {
+    let len = 2
+        + fields.signature.len()
+        + fields.owner.len()
+        + 2
+        + fields.target.map_or(0, <[u8]>::len)
+        + fields.anchor.map_or(0, <[u8]>::len)
+        + 16
+        + fields.raw_tags.len()
+        + fields.data.len();
+    let mut out = Vec::with_capacity(len);
+    out.extend_from_slice(&fields.signature_type.0.to_le_bytes());
+    out.extend_from_slice(fields.signature);
+    out.extend_from_slice(fields.owner);
+    for optional in [fields.target, fields.anchor] {
+        match optional {
+            Some(bytes) => {
+                out.push(1);
+                out.extend_from_slice(bytes);
+            }
+            None => out.push(0),
+        }
+    }
+    out.extend_from_slice(&fields.tag_count.to_le_bytes());
+    out.extend_from_slice(&(fields.raw_tags.len() as u64).to_le_bytes());
+    out.extend_from_slice(fields.raw_tags);
+    out.extend_from_slice(fields.data);
+    out
+}
+
+/// An unsigned item being built by the SU: compute its signing message, sign, then finish.
+#[derive(Debug, Clone)]
+pub struct ItemDraft {
+    pub signature_type: SignatureType,
+    pub owner: Vec<u8>,
+    pub target: Option<[u8; 32]>,
+    pub anchor: Option<[u8; 32]>,
+    pub tags: Vec<(String, String)>,
+    pub data: Vec<u8>,
+}
+
+impl ItemDraft {
+    fn raw_tags(&self) -> Vec<u8> {
+        tags::encode(&self.tags)
+    }
+
+    /// The message to sign.
+    pub fn signing_message(&self) -> Digest48 {
+        signing_message(
+            self.signature_type,
+            &self.owner,
+            self.target.as_ref().map_or(&[][..], |t| &t[..]),
+            self.anchor.as_ref().map_or(&[][..], |a| &a[..]),
+            &self.raw_tags(),
+            &self.data,
+        )
+    }
+
+    /// Assembles the signed item bytes.
+    pub fn finish(&self, signature: &[u8]) -> Vec<u8> {
+        let raw_tags = self.raw_tags();
+        encode_fields(&Fields {
+            signature_type: self.signature_type,
+            signature,
+            owner: &self.owner,
+            target: self.target.as_ref().map(|t| &t[..]),
+            anchor: self.anchor.as_ref().map(|a| &a[..]),
+            tag_count: self.tags.len() as u64,
+            raw_tags: &raw_tags,
+            data: &self.data,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<u8> {
+        let draft = ItemDraft {
+            signature_type: SignatureType::ARWEAVE,
+            owner: vec![7; 512],
+            target: Some([1; 32]),
+            anchor: None,
+            tags: vec![("Type".into(), "Message".into())],
+            data: b"hello".to_vec(),
+        };
+        draft.finish(&[9; 512])
+    }
+
+    #[test]
+    fn round_trips() {
+        let bytes = sample();
+        let item = DataItem::parse(&bytes).unwrap();
+        assert_eq!(item.target, Some(&[1u8; 32][..]));
+        assert_eq!(item.anchor, None);
+        assert_eq!(item.tag("Type"), Some("Message"));
+        assert_eq!(item.data, b"hello");
+        assert_eq!(item.to_bytes(), bytes);
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        let bytes = sample();
+        let data_start = bytes.len() - 5;
+        for len in 0..data_start {
+            assert!(DataItem::parse(&bytes[..len]).is_err(), "prefix of {len} bytes parsed");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_presence_flags() {
+        let mut bytes = sample();
+        bytes[1026] = 2;
+        assert_eq!(DataItem::parse(&bytes).unwrap_err(), ParseError::Target);
+        let mut bytes = sample();
+        bytes[1026 + 33] = 3;
+        assert_eq!(DataItem::parse(&bytes).unwrap_err(), ParseError::Anchor(3));
+    }
+
+    #[test]
+    fn rejects_unknown_signature_type() {
+        let mut bytes = sample();
+        bytes[0] = 99;
+        assert_eq!(DataItem::parse(&bytes).unwrap_err(), ParseError::UnknownSignatureType(99));
+    }
+}

@@ -1,0 +1,215 @@
+//! Signature verification of incoming items: RSA-PSS with any salt length, Ethereum
+//! personal-message secp256k1, and ed25519 (types 2 and 4).
+
+use super::item::{DataItem, SignatureType, sha256};
+use aws_lc_rs::signature::{
+    RSA_PSS_2048_8192_SHA256, RsaParameters, RsaPssSaltLength, RsaPublicKeyComponents,
+};
+use num_bigint::BigUint;
+
+/// Why a signature was refused. Display strings are the reference's reasons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("Signature verification failed")]
+    Failed,
+    #[error("Invalid owner format for Ethereum signature")]
+    EthereumOwner,
+    #[error("Invalid recovery ID for Ethereum signature")]
+    EthereumRecoveryId,
+    #[error("Ethereum signature verification failed")]
+    Ethereum,
+    #[error("Unsupported signature type {0}")]
+    Unsupported(u16),
+}
+
+const PSS_SALT_MAX: RsaParameters =
+    RSA_PSS_2048_8192_SHA256.with_pss_salt_length(RsaPssSaltLength::Max);
+const RSA_EXPONENT: [u8; 3] = [1, 0, 1];
+
+/// Verifies the item's signature against its signing message.
+pub fn verify(item: &DataItem<'_>) -> Result<(), VerifyError> {
+    let message = item.signing_message();
+    match item.signature_type {
+        SignatureType::ARWEAVE => verify_rsa_pss(item.owner, &message, item.signature),
+        SignatureType::ETHEREUM => verify_ethereum(item.owner, &message, item.signature),
+        SignatureType::ED25519 | SignatureType::SOLANA => {
+            verify_ed25519(item.owner, &message, item.signature)
+        }
+        other => Err(VerifyError::Unsupported(other.0)),
+    }
+}
+
+/// RSA-PSS, SHA-256, MGF1-SHA-256, e = 65537, any salt length. The two salt lengths that real
+/// traffic uses (32 and the maximum) take the fast aws-lc path; anything else is decoded here.
+pub fn verify_rsa_pss(modulus: &[u8], message: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
+    let first_nonzero = modulus.iter().position(|&b| b != 0).ok_or(VerifyError::Failed)?;
+    let key = RsaPublicKeyComponents { n: &modulus[first_nonzero..], e: &RSA_EXPONENT[..] };
+    if key.verify(&RSA_PSS_2048_8192_SHA256, message, signature).is_ok()
+        || key.verify(&PSS_SALT_MAX, message, signature).is_ok()
+    {
+        return Ok(());
+    }
+    verify_pss_any_salt(&modulus[first_nonzero..], message, signature)
+}
+
+fn mgf1_sha256(seed: &[u8], len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 32);
+    let mut counter: u32 = 0;
+    while out.len() < len {
+        let mut input = Vec::with_capacity(seed.len() + 4);
+        input.extend_from_slice(seed);
+        input.extend_from_slice(&counter.to_be_bytes());
+        out.extend_from_slice(&sha256(&input));
+        counter += 1;
+    }
+    out.truncate(len);
+    out
+}
+
+/// EMSA-PSS-VERIFY (RFC 8017 §9.1.2) with the salt length recovered from the encoding.
+fn verify_pss_any_salt(modulus: &[u8], message: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
+    const H_LEN: usize = 32;
+    let n = BigUint::from_bytes_be(modulus);
+    let s = BigUint::from_bytes_be(signature);
+    if signature.len() != modulus.len() || s >= n {
+        return Err(VerifyError::Failed);
+    }
+    let mod_bits = n.bits() as usize;
+    let em_bits = mod_bits - 1;
+    let em_len = em_bits.div_ceil(8);
+    let m = s.modpow(&BigUint::from(65537u32), &n).to_bytes_be();
+    if m.len() > em_len || em_len < H_LEN + 2 {
+        return Err(VerifyError::Failed);
+    }
+    let mut em = vec![0u8; em_len - m.len()];
+    em.extend_from_slice(&m);
+    if em[em_len - 1] != 0xbc {
+        return Err(VerifyError::Failed);
+    }
+    let db_len = em_len - H_LEN - 1;
+    let (masked_db, rest) = em.split_at(db_len);
+    let h = &rest[..H_LEN];
+    let unused_bits = 8 * em_len - em_bits;
+    let top_mask = 0xffu8.checked_shr(unused_bits as u32).unwrap_or(0);
+    if masked_db[0] & !top_mask != 0 {
+        return Err(VerifyError::Failed);
+    }
+    let mut db: Vec<u8> =
+        masked_db.iter().zip(mgf1_sha256(h, db_len)).map(|(a, b)| a ^ b).collect();
+    db[0] &= top_mask;
+    let separator = db.iter().position(|&b| b != 0).ok_or(VerifyError::Failed)?;
+    if db[separator] != 0x01 {
+        return Err(VerifyError::Failed);
+    }
+    let salt = &db[separator + 1..];
+    let mut m_prime = Vec::with_capacity(8 + H_LEN + salt.len());
+    m_prime.extend_from_slice(&[0u8; 8]);
+    m_prime.extend_from_slice(&sha256(message));
+    m_prime.extend_from_slice(salt);
+    if sha256(&m_prime) == h { Ok(()) } else { Err(VerifyError::Failed) }
+}
+
+fn keccak256(parts: &[&[u8]]) -> [u8; 32] {
+    use sha3::{Digest, Keccak256};
+    let mut hasher = Keccak256::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    hasher.finalize().into()
+}
+
+/// Ethereum `personal_sign` over the 48-byte signing message, as the reference checks it.
+fn verify_ethereum(owner: &[u8], message: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
+    use k256::ecdsa::{RecoveryId, Signature, VerifyingKey};
+    if owner.len() != 65 || owner[0] != 0x04 {
+        return Err(VerifyError::EthereumOwner);
+    }
+    let (rs, v) = signature.split_at(64);
+    let v = v[0];
+    if v != 27 && v != 28 {
+        return Err(VerifyError::EthereumRecoveryId);
+    }
+    let prefix = format!("\x19Ethereum Signed Message:\n{}", message.len());
+    let digest = keccak256(&[prefix.as_bytes(), message]);
+    let mut sig = Signature::from_slice(rs).map_err(|_| VerifyError::Ethereum)?;
+    let mut recovery = v - 27;
+    if let Some(normalized) = sig.normalize_s() {
+        sig = normalized;
+        recovery ^= 1;
+    }
+    let recovery = RecoveryId::from_byte(recovery).ok_or(VerifyError::EthereumRecoveryId)?;
+    let key = VerifyingKey::recover_from_prehash(&digest, &sig, recovery)
+        .map_err(|_| VerifyError::Ethereum)?;
+    let point = key.to_encoded_point(false);
+    let recovered = keccak256(&[&point.as_bytes()[1..]]);
+    let expected = keccak256(&[&owner[1..]]);
+    if recovered[12..] == expected[12..] { Ok(()) } else { Err(VerifyError::Ethereum) }
+}
+
+fn verify_ed25519(owner: &[u8], message: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
+    use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+    let key_bytes: &[u8; 32] = owner.try_into().map_err(|_| VerifyError::Failed)?;
+    let key = VerifyingKey::from_bytes(key_bytes).map_err(|_| VerifyError::Failed)?;
+    let signature = Signature::from_slice(signature).map_err(|_| VerifyError::Failed)?;
+    key.verify(message, &signature).map_err(|_| VerifyError::Failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ans104::item::ItemDraft;
+
+    fn ethereum_item(tamper: bool) -> Vec<u8> {
+        use k256::ecdsa::SigningKey;
+        let key = SigningKey::from_slice(&[7u8; 32]).unwrap();
+        let owner = key.verifying_key().to_encoded_point(false).as_bytes().to_vec();
+        let draft = ItemDraft {
+            signature_type: SignatureType::ETHEREUM,
+            owner,
+            target: None,
+            anchor: None,
+            tags: vec![("Type".into(), "Message".into())],
+            data: b"eth".to_vec(),
+        };
+        let message = draft.signing_message();
+        let prefix = format!("\x19Ethereum Signed Message:\n{}", message.len());
+        let digest = keccak256(&[prefix.as_bytes(), &message]);
+        let (sig, recovery) = key.sign_prehash_recoverable(&digest).unwrap();
+        let mut bytes = sig.to_bytes().to_vec();
+        bytes.push(27 + recovery.to_byte());
+        let mut item = draft.finish(&bytes);
+        if tamper {
+            let last = item.len() - 1;
+            item[last] ^= 1;
+        }
+        item
+    }
+
+    #[test]
+    fn ethereum_signatures_verify_and_tampering_fails() {
+        let good = ethereum_item(false);
+        assert_eq!(verify(&DataItem::parse(&good).unwrap()), Ok(()));
+        let bad = ethereum_item(true);
+        assert_eq!(verify(&DataItem::parse(&bad).unwrap()), Err(VerifyError::Ethereum));
+    }
+
+    #[test]
+    fn ed25519_signatures_verify() {
+        use ed25519_dalek::{Signer, SigningKey};
+        let key = SigningKey::from_bytes(&[3u8; 32]);
+        let draft = ItemDraft {
+            signature_type: SignatureType::ED25519,
+            owner: key.verifying_key().to_bytes().to_vec(),
+            target: None,
+            anchor: Some([5; 32]),
+            tags: vec![],
+            data: vec![1, 2, 3],
+        };
+        let signature = key.sign(&draft.signing_message());
+        let item = draft.finish(&signature.to_bytes());
+        assert_eq!(verify(&DataItem::parse(&item).unwrap()), Ok(()));
+        let mut tampered = item.clone();
+        tampered.push(0);
+        assert_eq!(verify(&DataItem::parse(&tampered).unwrap()), Err(VerifyError::Failed));
+    }
+}

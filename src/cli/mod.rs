@@ -1,0 +1,38 @@
+//! The command line: `su serve`, `su su PORT`, `su wallet new`, `su verify`, `su announce`.
+#![allow(clippy::print_stdout)] // the CLI prints its results
+
+pub mod announce;
+pub mod serve;
+pub mod verify;
+pub mod wallet;
+
+use argh::FromArgs;
+
+/// ao Scheduler Unit on an embedded RocksDB store.
+#[derive(FromArgs, Debug)]
+pub struct Cli {
+    #[argh(subcommand)]
+    pub command: Command,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum Command {
+    Serve(serve::Args),
+    Su(serve::ReferenceArgs),
+    Wallet(wallet::Args),
+    Verify(verify::Args),
+    Announce(announce::Args),
+    ConfigExample(ConfigExampleArgs),
+    ConfigTable(ConfigTableArgs),
+}
+
+/// Print the .env.example generated from the settings table.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "config-example")]
+pub struct ConfigExampleArgs {}
+
+/// Print the README configuration table generated from the settings table.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "config-table")]
+pub struct ConfigTableArgs {}

@@ -1,0 +1,108 @@
+//! `POST /?process-id=P&assign=T[&base-layer][&exclude=a,b]`: schedule an existing
+//! transaction (AOP-1, or AOP-2 with `base-layer`). Gateway I/O happens here, before the
+//! request reaches the process's shard.
+
+use super::error::ApiError;
+use super::query::Query;
+use super::{App, Body};
+use crate::ans104::dedupe::{DedupeInput, TagOrder, dedupe_hash};
+use crate::ans104::{DataItem, b64};
+use crate::sequencer::{DedupeHashes, Rejection, Request as Scheduled};
+use crate::upstream::GatewayError;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Confirmations a base-layer assignment needs when the process names no `Settlement-Depth`.
+const DEFAULT_SETTLEMENT_DEPTH: u64 = 20;
+
+fn builder(reason: impl Into<String>) -> ApiError {
+    ApiError::Builder(reason.into())
+}
+
+/// The process's `Settlement-Depth` tag, parsed, or the default.
+async fn settlement_depth(app: &Arc<App>, process: [u8; 32]) -> Result<u64, ApiError> {
+    let store = app.store.clone();
+    let tag = tokio::task::spawn_blocking(move || -> Result<Option<String>, ApiError> {
+        let Some(record) = store.entry(&process, 0).map_err(|e| ApiError::Internal(e.to_string()))? else {
+            return Ok(None);
+        };
+        let Some(bytes) = store.item(&record.message_id).map_err(|e| ApiError::Internal(e.to_string()))? else {
+            return Ok(None);
+        };
+        let item = DataItem::parse(&bytes).map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(item.tag("Settlement-Depth").map(str::to_string))
+    })
+    .await
+    .map_err(|error| ApiError::Internal(error.to_string()))??;
+    Ok(tag.and_then(|value| value.trim().parse().ok()).unwrap_or(DEFAULT_SETTLEMENT_DEPTH))
+}
+
+fn gateway_error(error: GatewayError) -> ApiError {
+    match error {
+        GatewayError::NotFound => builder("Transaction not found"),
+        GatewayError::NotConfigured => builder("Transaction not found (no gateway is configured)"),
+        other => ApiError::BadRequest(other.to_string()),
+    }
+}
+
+/// The dedupe hashes of an AOP-1 transaction, from GraphQL and `/raw`.
+async fn transaction_hashes(app: &App, transaction: &str) -> Result<DedupeHashes, ApiError> {
+    let metadata = app.gateway.transaction(transaction).await.map_err(gateway_error)?;
+    let data = app.gateway.raw(transaction).await.map_err(gateway_error)?;
+    let decode = |value: &Option<String>| -> Vec<u8> {
+        value.as_deref().filter(|v| !v.is_empty()).and_then(b64::decode).unwrap_or_default()
+    };
+    let target = decode(&metadata.recipient);
+    let anchor = decode(&metadata.anchor);
+    let tags: Vec<(&str, &str)> =
+        metadata.tags.iter().map(|tag| (tag.name.as_str(), tag.value.as_str())).collect();
+    let input = DedupeInput { target: &target, anchor: &anchor, tags: &tags, data: &data };
+    Ok(DedupeHashes {
+        ordered: dedupe_hash(&input, TagOrder::Sorted),
+        unordered: dedupe_hash(&input, TagOrder::AsGiven),
+    })
+}
+
+pub(super) async fn assign(
+    app: &Arc<App>,
+    process_text: &str,
+    transaction_text: &str,
+    query: &Query,
+    started: Instant,
+) -> Result<hyper::Response<Body>, ApiError> {
+    let not_found = || ApiError::Rejected(Rejection::ProcessNotFound);
+    let process = b64::decode_id(process_text).ok_or_else(not_found)?;
+    let store = app.store.clone();
+    let known = tokio::task::spawn_blocking(move || store.process(&process))
+        .await
+        .map_err(|error| ApiError::Internal(error.to_string()))?
+        .map_err(|error| ApiError::Internal(error.to_string()))?
+        .is_some();
+    if !known {
+        return Err(not_found());
+    }
+    if transaction_text.len() != 43 {
+        return Err(builder("assign param must be 43 characters"));
+    }
+    let transaction =
+        b64::decode_id(transaction_text).ok_or_else(|| builder("assign param must be a base64url id"))?;
+    let exclude: Vec<String> = match query.get("exclude") {
+        Some(list) => list.split(',').map(str::to_string).collect(),
+        None => Vec::new(),
+    };
+    let dedupe = if query.has("base-layer") {
+        let depth = settlement_depth(app, process).await?;
+        let confirmations = app.gateway.confirmations(transaction_text).await.map_err(gateway_error)?;
+        if confirmations < depth {
+            return Err(builder("Not enough confirmations to assign"));
+        }
+        None
+    } else {
+        Some(transaction_hashes(app, transaction_text).await?)
+    };
+    let receipt = app
+        .sequencer
+        .append(Scheduled::Assign { process, transaction, exclude, dedupe })
+        .await?;
+    super::write::respond(&receipt, started)
+}

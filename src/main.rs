@@ -1,0 +1,41 @@
+//! `su`: parse the command line, load the configuration, dispatch, map errors to exit codes.
+
+use ao_su::cli::{Cli, Command, serve};
+use ao_su::config::{Config, Vars};
+use std::process::ExitCode;
+
+#[allow(clippy::print_stderr, clippy::print_stdout)] // configuration errors happen before logging
+fn main() -> ExitCode {
+    let cli: Cli = argh::from_env();
+    let config = match Vars::from_env().and_then(|vars| Config::from_vars(&vars)) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("su: configuration error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    ao_su::telemetry::init_logging(&config.log_filter, config.log_json);
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(config, args),
+        Command::Su(args) => serve::run(config, serve::Args { port: Some(args.port), bind: "0.0.0.0".into() }),
+        Command::Wallet(args) => ao_su::cli::wallet::run(args),
+        Command::Verify(args) => ao_su::cli::verify::run(&config, args),
+        Command::Announce(args) => ao_su::cli::announce::run(&config, args),
+        Command::ConfigExample(_) => {
+            print!("{}", ao_su::config::env_example());
+            Ok(())
+        }
+        Command::ConfigTable(_) => {
+            print!("{}", ao_su::config::readme_table());
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("su: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

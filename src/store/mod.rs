@@ -1,0 +1,356 @@
+//! The RocksDB store: the only module that imports `rocksdb`.
+//! Writes arrive as whole commits (`write::Commit`) from the sequencer's committer; reads
+//! are point lookups and bounded seeks that never scan from the start of a process.
+
+pub mod cf;
+pub mod keys;
+pub mod records;
+pub mod write;
+
+use crate::domain::Id;
+use records::{EntryRecord, IdRole, ProcessRecord};
+use rocksdb::{Cache, DB, Direction, IteratorMode, Options, ReadOptions};
+use std::path::Path;
+
+pub use write::{Commit, StagedEntry};
+
+/// The on-disk layout version this build writes; see `schema/rocksdb.md`.
+pub const SCHEMA_VERSION: u32 = 1;
+const SCHEMA_KEY: &[u8] = b"schema_version";
+const BLOCK_HEIGHT_KEY: &[u8] = b"block_height";
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("rocksdb: {0}")]
+    Rocks(#[from] rocksdb::Error),
+    #[error("store layout version {found} is newer than this build supports ({supported})")]
+    NewerSchema { found: u32, supported: u32 },
+    #[error("corrupt {what} record")]
+    Corrupt { what: &'static str },
+}
+
+/// How the store is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// The single writer of this data directory.
+    ReadWrite,
+    /// A read-only view, safe beside a running writer (as of the moment it opens).
+    ReadOnly,
+}
+
+/// A handle on the store; cheap to share behind an `Arc`.
+pub struct Store {
+    db: DB,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({})", self.db.path().display())
+    }
+}
+
+fn cf<'a>(db: &'a DB, name: &'static str) -> &'a rocksdb::ColumnFamily {
+    db.cf_handle(name).expect("every CF in cf::ALL is opened")
+}
+
+impl Store {
+    /// Opens (creating if needed) the store under `dir`.
+    pub fn open(dir: &Path, mode: OpenMode) -> Result<Self, StoreError> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        options.increase_parallelism(2);
+        options.set_db_write_buffer_size(64 << 20);
+        options.set_max_total_wal_size(128 << 20);
+        options.set_keep_log_file_num(4);
+        let cache = Cache::new_lru_cache(64 << 20);
+        let db = match mode {
+            OpenMode::ReadWrite => DB::open_cf_descriptors(&options, dir, cf::descriptors(&cache))?,
+            OpenMode::ReadOnly => DB::open_cf_descriptors_read_only(
+                &options,
+                dir,
+                cf::descriptors(&cache),
+                false,
+            )?,
+        };
+        let store = Self { db };
+        store.check_schema(mode)?;
+        Ok(store)
+    }
+
+    fn check_schema(&self, mode: OpenMode) -> Result<(), StoreError> {
+        let meta = cf(&self.db, cf::META);
+        match self.db.get_cf(meta, SCHEMA_KEY)? {
+            Some(bytes) => {
+                let found = <[u8; 4]>::try_from(bytes.as_slice())
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt { what: "schema version" })?;
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::NewerSchema { found, supported: SCHEMA_VERSION });
+                }
+            }
+            None if mode == OpenMode::ReadWrite => {
+                let mut options = rocksdb::WriteOptions::default();
+                options.set_sync(true);
+                let mut batch = rocksdb::WriteBatch::default();
+                batch.put_cf(meta, SCHEMA_KEY, SCHEMA_VERSION.to_be_bytes());
+                self.db.write_opt(batch, &options)?;
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// The entry at `(process, nonce)`.
+    pub fn entry(&self, process: &Id, nonce: u64) -> Result<Option<EntryRecord>, StoreError> {
+        let value = self.db.get_pinned_cf(cf(&self.db, cf::ENTRIES), keys::entry(process, nonce))?;
+        value
+            .map(|bytes| EntryRecord::decode(&bytes).ok_or(StoreError::Corrupt { what: "entry" }))
+            .transpose()
+    }
+
+    /// The entry with the highest nonce of a process: one reverse seek.
+    pub fn last_entry(&self, process: &Id) -> Result<Option<(u64, EntryRecord)>, StoreError> {
+        let mut options = ReadOptions::default();
+        options.set_iterate_lower_bound(keys::entry(process, 0).to_vec());
+        let mut iter = self.db.raw_iterator_cf_opt(cf(&self.db, cf::ENTRIES), options);
+        iter.seek_for_prev(keys::entry(process, u64::MAX));
+        match iter.item() {
+            Some((key, value)) if key.starts_with(process) => {
+                let nonce = keys::u64_at(key, 32).ok_or(StoreError::Corrupt { what: "entry key" })?;
+                let record = EntryRecord::decode(value).ok_or(StoreError::Corrupt { what: "entry" })?;
+                Ok(Some((nonce, record)))
+            }
+            _ => {
+                iter.status()?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The process record, if this SU hosts the process.
+    pub fn process(&self, process: &Id) -> Result<Option<ProcessRecord>, StoreError> {
+        let value = self.db.get_pinned_cf(cf(&self.db, cf::PROCESSES), process)?;
+        value
+            .map(|bytes| ProcessRecord::decode(&bytes).ok_or(StoreError::Corrupt { what: "process" }))
+            .transpose()
+    }
+
+    /// Raw item bytes by id.
+    pub fn item(&self, id: &Id) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get_cf(cf(&self.db, cf::ITEMS), id)?)
+    }
+
+    /// Whether a dedupe hash is recorded for the process.
+    pub fn has_dedupe(&self, process: &Id, hash: &[u8; 48]) -> Result<bool, StoreError> {
+        Ok(self.db.get_pinned_cf(cf(&self.db, cf::DEDUPE), keys::dedupe(process, hash))?.is_some())
+    }
+
+    /// Up to `max` entries that an id names, optionally only in one process, in key order
+    /// (by process, then nonce).
+    pub fn find_id(
+        &self,
+        id: &Id,
+        process: Option<&Id>,
+        max: usize,
+    ) -> Result<Vec<IdHit>, StoreError> {
+        let (start, end) = match process {
+            Some(process) => (keys::by_id(id, process, 0).to_vec(), keys::by_id(id, process, u64::MAX).to_vec()),
+            None => (keys::by_id(id, &[0; 32], 0).to_vec(), keys::by_id(id, &[0xff; 32], u64::MAX).to_vec()),
+        };
+        let mut options = ReadOptions::default();
+        let mut upper = end;
+        upper.push(0);
+        options.set_iterate_upper_bound(upper);
+        let iter = self.db.iterator_cf_opt(
+            cf(&self.db, cf::BY_ID),
+            options,
+            IteratorMode::From(&start, Direction::Forward),
+        );
+        let mut hits = Vec::new();
+        for item in iter.take(max) {
+            let (key, value) = item?;
+            let corrupt = StoreError::Corrupt { what: "id index" };
+            let process = keys::id_at(&key, 32).ok_or(corrupt)?;
+            let nonce = keys::u64_at(&key, 64).ok_or(StoreError::Corrupt { what: "id index" })?;
+            let (role, timestamp) =
+                records::decode_id_value(&value).ok_or(StoreError::Corrupt { what: "id index" })?;
+            hits.push(IdHit { process, nonce, role, timestamp });
+        }
+        Ok(hits)
+    }
+
+    /// The smallest nonce whose timestamp is greater than `after`, if any.
+    pub fn first_nonce_after(&self, process: &Id, after: u64) -> Result<Option<u64>, StoreError> {
+        let Some(start) = after.checked_add(1) else { return Ok(None) };
+        let mut options = ReadOptions::default();
+        options.set_iterate_upper_bound(keys::by_time(process, u64::MAX, u64::MAX).to_vec());
+        let mut iter = self.db.raw_iterator_cf_opt(cf(&self.db, cf::BY_TIME), options);
+        iter.seek(keys::by_time(process, start, 0));
+        match iter.key() {
+            Some(key) if key.starts_with(process) => Ok(keys::u64_at(key, 40)),
+            _ => {
+                iter.status()?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The largest nonce whose timestamp is at most `until`, if any.
+    pub fn last_nonce_until(&self, process: &Id, until: u64) -> Result<Option<u64>, StoreError> {
+        let mut options = ReadOptions::default();
+        options.set_iterate_lower_bound(keys::by_time(process, 0, 0).to_vec());
+        let mut iter = self.db.raw_iterator_cf_opt(cf(&self.db, cf::BY_TIME), options);
+        iter.seek_for_prev(keys::by_time(process, until, u64::MAX));
+        match iter.key() {
+            Some(key) if key.starts_with(process) => Ok(keys::u64_at(key, 40)),
+            _ => {
+                iter.status()?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Entries of a process with nonces in `first..=last`, in nonce order, read under one
+    /// snapshot. `visit` returns `false` to stop early.
+    pub fn scan_entries<E: From<StoreError>>(
+        &self,
+        process: &Id,
+        first: u64,
+        last: u64,
+        mut visit: impl FnMut(u64, EntryRecord, &ItemReader<'_>) -> Result<bool, E>,
+    ) -> Result<(), E> {
+        if first > last {
+            return Ok(());
+        }
+        let snapshot = self.db.snapshot();
+        let mut options = ReadOptions::default();
+        options.set_snapshot(&snapshot);
+        let mut upper = keys::entry(process, last).to_vec();
+        upper.push(0);
+        options.set_iterate_upper_bound(upper);
+        let mut iter = self.db.raw_iterator_cf_opt(cf(&self.db, cf::ENTRIES), options);
+        let items = cf(&self.db, cf::ITEMS);
+        let read_item = |id: &Id| -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(snapshot.get_cf(items, id)?)
+        };
+        iter.seek(keys::entry(process, first));
+        while let Some((key, value)) = iter.item() {
+            let nonce = keys::u64_at(key, 32).ok_or(StoreError::Corrupt { what: "entry key" })?;
+            let record = EntryRecord::decode(value).ok_or(StoreError::Corrupt { what: "entry" })?;
+            if !visit(nonce, record, &read_item)? {
+                return Ok(());
+            }
+            iter.next();
+        }
+        iter.status().map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// Every process id, in key order, starting after `after`.
+    pub fn processes_after(&self, after: Option<&Id>, max: usize) -> Result<Vec<Id>, StoreError> {
+        let start = after.map(|id| {
+            let mut key = id.to_vec();
+            key.push(0);
+            key
+        });
+        let mode = match &start {
+            Some(key) => IteratorMode::From(key, Direction::Forward),
+            None => IteratorMode::Start,
+        };
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(cf(&self.db, cf::PROCESSES), mode).take(max) {
+            let (key, _) = item?;
+            out.push(keys::id_at(&key, 0).ok_or(StoreError::Corrupt { what: "process key" })?);
+        }
+        Ok(out)
+    }
+
+    /// The highest commit sequence stored, 0 on an empty store.
+    pub fn last_sequence(&self) -> Result<u64, StoreError> {
+        let mut iter = self.db.raw_iterator_cf(cf(&self.db, cf::LOG));
+        iter.seek_to_last();
+        match iter.key() {
+            Some(key) => keys::u64_at(key, 0).ok_or(StoreError::Corrupt { what: "log key" }),
+            None => {
+                iter.status()?;
+                Ok(0)
+            }
+        }
+    }
+
+    /// The persisted block height, if any.
+    pub fn block_height(&self) -> Result<Option<u64>, StoreError> {
+        match self.db.get_cf(cf(&self.db, cf::META), BLOCK_HEIGHT_KEY)? {
+            Some(bytes) => Ok(Some(keys::u64_at(&bytes, 0).ok_or(StoreError::Corrupt { what: "block height" })?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Persists the block height (not synced: losing it only means a slightly older height).
+    pub fn put_block_height(&self, height: u64) -> Result<(), StoreError> {
+        Ok(self.db.put_cf(cf(&self.db, cf::META), BLOCK_HEIGHT_KEY, height.to_be_bytes())?)
+    }
+
+    /// Up to `max` outbox rows in key order, starting at `from`.
+    pub fn outbox_rows(&self, from: &[u8], max: usize) -> Result<Vec<OutboxRow>, StoreError> {
+        let iter = self.db.iterator_cf(
+            cf(&self.db, cf::OUTBOX),
+            IteratorMode::From(from, Direction::Forward),
+        );
+        let mut rows = Vec::new();
+        for item in iter.take(max) {
+            let (key, value) = item?;
+            let corrupt = || StoreError::Corrupt { what: "outbox row" };
+            let id = keys::id_at(&value, 0).ok_or_else(corrupt)?;
+            let enqueued_ms = keys::u64_at(&value, 32).ok_or_else(corrupt)?;
+            rows.push(OutboxRow { key: key.to_vec(), id, enqueued_ms });
+        }
+        Ok(rows)
+    }
+
+    /// Removes a delivered outbox row.
+    pub fn delete_outbox_row(&self, key: &[u8]) -> Result<(), StoreError> {
+        Ok(self.db.delete_cf(cf(&self.db, cf::OUTBOX), key)?)
+    }
+
+    /// An integer RocksDB property summed over every CF (for metrics).
+    pub fn property_sum(&self, name: &str) -> u64 {
+        cf::ALL
+            .iter()
+            .filter_map(|&name_cf| {
+                self.db.property_int_value_cf(cf(&self.db, name_cf), name).ok().flatten()
+            })
+            .sum()
+    }
+
+    /// Writes one commit as a single synced WriteBatch.
+    pub fn write(&self, commit: &Commit) -> Result<(), StoreError> {
+        let batch = write::build_batch(&self.db, commit);
+        let mut options = rocksdb::WriteOptions::default();
+        options.set_sync(commit.sync);
+        self.db.write_opt(batch, &options)?;
+        Ok(())
+    }
+}
+
+/// One queued upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub key: Vec<u8>,
+    pub id: Id,
+    pub enqueued_ms: u64,
+}
+
+/// Reads item bytes by id (under the snapshot of a scan).
+pub type ItemReader<'a> = dyn Fn(&Id) -> Result<Option<Vec<u8>>, StoreError> + 'a;
+
+/// One `by_id` hit: where an id appears and as what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdHit {
+    pub process: Id,
+    pub nonce: u64,
+    pub role: IdRole,
+    pub timestamp: u64,
+}

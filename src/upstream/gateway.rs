@@ -1,0 +1,146 @@
+//! The gateway client: network info, transaction status, raw data, GraphQL metadata, and
+//! existence checks, as PROTOCOL 10.1–10.2 describe them.
+
+use crate::config::UpstreamConfig;
+use serde::Deserialize;
+use std::time::Duration;
+
+/// Why a gateway call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("no gateway is configured")]
+    NotConfigured,
+    #[error("gateway request failed: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("Failed to get status. Status code: {0}")]
+    Status(reqwest::StatusCode),
+    #[error("gateway answered unexpected JSON: {0}")]
+    Json(String),
+    #[error("Transaction not found")]
+    NotFound,
+}
+
+/// A transaction as GraphQL describes it (the fields the dedupe hash needs).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct GraphqlTransaction {
+    pub id: String,
+    #[serde(default)]
+    pub recipient: Option<String>,
+    #[serde(default)]
+    pub anchor: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<GraphqlTag>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct GraphqlTag {
+    pub name: String,
+    pub value: String,
+}
+
+/// A shared gateway client; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    client: reqwest::Client,
+    arweave_url: Option<String>,
+    graphql_url: Option<String>,
+    existence_urls: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Info {
+    height: u64,
+}
+
+#[derive(Deserialize)]
+struct Status {
+    number_of_confirmations: u64,
+}
+
+impl Gateway {
+    pub fn new(config: &UpstreamConfig) -> Result<Self, GatewayError> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(config.timeout_secs.max(1)))
+            .connect_timeout(Duration::from_secs(config.timeout_secs.clamp(1, 5)))
+            .build()?;
+        Ok(Self {
+            client,
+            arweave_url: config.arweave_url.clone(),
+            graphql_url: config.graphql_url.clone(),
+            existence_urls: config.arweave_url_list.clone(),
+        })
+    }
+
+    /// Whether any gateway is configured at all (offline otherwise).
+    pub fn is_online(&self) -> bool {
+        self.arweave_url.is_some()
+    }
+
+    fn arweave(&self) -> Result<&str, GatewayError> {
+        self.arweave_url.as_deref().ok_or(GatewayError::NotConfigured)
+    }
+
+    async fn get_ok(&self, url: String) -> Result<reqwest::Response, GatewayError> {
+        let response = self.client.get(url).send().await?;
+        if !response.status().is_success() {
+            return Err(GatewayError::Status(response.status()));
+        }
+        Ok(response)
+    }
+
+    /// `GET /info` → the current block height.
+    pub async fn height(&self) -> Result<u64, GatewayError> {
+        let response = self.get_ok(format!("{}/info", self.arweave()?)).await?;
+        let info: Info = response.json().await.map_err(|err| GatewayError::Json(err.to_string()))?;
+        Ok(info.height)
+    }
+
+    /// `GET /tx/{id}/status` → confirmations.
+    pub async fn confirmations(&self, id: &str) -> Result<u64, GatewayError> {
+        let response = self.get_ok(format!("{}/tx/{id}/status", self.arweave()?)).await?;
+        let status: Status = response.json().await.map_err(|err| GatewayError::Json(err.to_string()))?;
+        Ok(status.number_of_confirmations)
+    }
+
+    /// `GET /raw/{id}` → the data bytes.
+    pub async fn raw(&self, id: &str) -> Result<Vec<u8>, GatewayError> {
+        let response = self.get_ok(format!("{}/raw/{id}", self.arweave()?)).await?;
+        Ok(response.bytes().await?.to_vec())
+    }
+
+    /// `HEAD {url}/{id}` on each existence gateway in order; true at the first 2xx.
+    pub async fn exists(&self, id: &str) -> Result<bool, GatewayError> {
+        if self.existence_urls.is_empty() {
+            return Err(GatewayError::NotConfigured);
+        }
+        for base in &self.existence_urls {
+            match self.client.head(format!("{base}/{id}")).send().await {
+                Ok(response) if response.status().is_success() => return Ok(true),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, base, "existence check failed"),
+            }
+        }
+        Ok(false)
+    }
+
+    /// GraphQL `transactions(ids: [id])`: the first edge's node, or `NotFound`.
+    pub async fn transaction(&self, id: &str) -> Result<GraphqlTransaction, GatewayError> {
+        let base = self.graphql_url.as_deref().ok_or(GatewayError::NotConfigured)?;
+        let query = format!(
+            "query {{ transactions(ids: [\"{id}\"]) {{ edges {{ node {{ id signature anchor \
+             owner {{ address key }} tags {{ name value }} recipient }} }} }} }}"
+        );
+        let body = serde_json::json!({ "query": query, "variables": {} });
+        let response = self.client.post(format!("{base}/graphql")).json(&body).send().await?;
+        if !response.status().is_success() {
+            return Err(GatewayError::Status(response.status()));
+        }
+        let value: serde_json::Value =
+            response.json().await.map_err(|err| GatewayError::Json(err.to_string()))?;
+        let node = value
+            .pointer("/data/transactions/edges/0/node")
+            .cloned()
+            .ok_or(GatewayError::NotFound)?;
+        serde_json::from_value(node).map_err(|err| GatewayError::Json(err.to_string()))
+    }
+}
