@@ -13,58 +13,201 @@ pub struct Setting {
 }
 
 pub const SETTINGS: &[Setting] = &[
-    Setting { name: "SU_DATA_DIR", default: "./data", doc: "directory of the RocksDB store" },
-    Setting { name: "SU_WALLET_PATH", default: "", doc: "Arweave JWK of the SU; unset: <SU_DATA_DIR>/wallet.json, created on first start" },
-    Setting { name: "SU_PORT", default: "9000", doc: "HTTP port (the --port flag wins)" },
-    Setting { name: "SU_SIGNING_SALT", default: "32", doc: "RSA-PSS salt length of SU signatures: 32, or 478 like the reference" },
-    Setting { name: "SU_SHARDS", default: "0", doc: "sequencer shard threads; 0 = one per core" },
-    Setting { name: "SU_LOG", default: "info", doc: "log filter (RUST_LOG is read when SU_LOG is unset)" },
-    Setting { name: "SU_LOG_FORMAT", default: "text", doc: "text or json" },
-    Setting { name: "SU_SHUTDOWN_SECS", default: "10", doc: "how long a graceful shutdown waits for in-flight requests" },
-    Setting { name: "ARWEAVE_URL", default: "", doc: "gateway for /info, /tx/{id}/status and /raw/{id}; unset with GATEWAY_URL unset: offline" },
-    Setting { name: "GATEWAY_URL", default: "", doc: "fallback for ARWEAVE_URL and GRAPHQL_URL" },
-    Setting { name: "GRAPHQL_URL", default: "", doc: "GraphQL base; /graphql is appended" },
-    Setting { name: "ARWEAVE_URL_LIST", default: "", doc: "gateways tried in order by the On-Boot check; unset: ARWEAVE_URL" },
-    Setting { name: "UPLOAD_NODE_URL", default: "", doc: "bundler that receives every item and assignment (POST /tx/arweave); unset: uploads stay queued" },
-    Setting { name: "CACHE_URL", default: "", doc: "optional second upload target (POST /id?codec-device=ans104@1.0); empty: off" },
-    Setting { name: "GATEWAY_TIMEOUT_SECS", default: "10", doc: "timeout of every outbound request" },
-    Setting { name: "BLOCK_HEIGHT_REFRESH_SECS", default: "5", doc: "how often the block height is refreshed from the gateway" },
-    Setting { name: "MAX_BLOCK_HEIGHT_AGE_SECS", default: "0", doc: "refuse writes (503) when the block height is older than this; 0 = never" },
-    Setting { name: "MODE", default: "su", doc: "su (router mode is not built yet)" },
-    Setting { name: "ENABLE_PROCESS_ASSIGNMENT", default: "true", doc: "AOP-6: a Process gets its own assignment at nonce 0 (false is not supported for new processes)" },
-    Setting { name: "ENABLE_DEEP_HASH_CHECKS", default: "true", doc: "reject pushed messages and assignments whose dedupe hash is already recorded" },
-    Setting { name: "ACCEPTED_SIGNATURE_TYPES", default: "1,3", doc: "signature types POST / accepts (1 Arweave, 2 ed25519, 3 Ethereum, 4 Solana)" },
-    Setting { name: "WARMUP_DELAY", default: "0", doc: "seconds after start during which POST / answers 503" },
-    Setting { name: "ENABLE_MESSAGE_MAX_SIZE", default: "false", doc: "apply MAX_MESSAGE_SIZE_BYTES to messages and assignments" },
-    Setting { name: "MAX_MESSAGE_SIZE_BYTES", default: "102400", doc: "request body limit when ENABLE_MESSAGE_MAX_SIZE=true" },
-    Setting { name: "MAX_SIZE_OWNER_WHITELIST", default: "", doc: "owner addresses exempt from the size limit" },
-    Setting { name: "MAX_SIZE_FROM_OWNER_WHITELIST", default: "", doc: "owner addresses exempt when the From-Process is also listed below" },
-    Setting { name: "MAX_SIZE_FROM_WHITELIST", default: "", doc: "From-Process values exempt together with the list above" },
-    Setting { name: "MAX_READ_MEMORY", default: "1073741824", doc: "bytes of stored items one page may load before it is cut short" },
-    Setting { name: "MAX_LIMIT", default: "5000", doc: "largest page size (at least 1000)" },
-    Setting { name: "ENABLE_METRICS", default: "true", doc: "serve Prometheus metrics at /metrics" },
-    Setting { name: "SCHEDULER_LIST_PATH", default: "", doc: "router scheduler list; unused in su mode" },
+    Setting {
+        name: "SU_DATA_DIR",
+        default: "./data",
+        doc: "directory of the RocksDB store",
+    },
+    Setting {
+        name: "SU_WALLET_PATH",
+        default: "",
+        doc: "Arweave JWK of the SU; unset: <SU_DATA_DIR>/wallet.json, created on first start",
+    },
+    Setting {
+        name: "SU_PORT",
+        default: "9000",
+        doc: "HTTP port (the --port flag wins)",
+    },
+    Setting {
+        name: "SU_SIGNING_SALT",
+        default: "32",
+        doc: "RSA-PSS salt length of SU signatures: 32, or 478 like the reference",
+    },
+    Setting {
+        name: "SU_SHARDS",
+        default: "0",
+        doc: "sequencer shard threads; 0 = one per core",
+    },
+    Setting {
+        name: "SU_LOG",
+        default: "info",
+        doc: "log filter (RUST_LOG is read when SU_LOG is unset)",
+    },
+    Setting {
+        name: "SU_LOG_FORMAT",
+        default: "text",
+        doc: "text or json",
+    },
+    Setting {
+        name: "SU_SHUTDOWN_SECS",
+        default: "10",
+        doc: "how long a graceful shutdown waits for in-flight requests",
+    },
+    Setting {
+        name: "ARWEAVE_URL",
+        default: "",
+        doc: "gateway for /info, /tx/{id}/status and /raw/{id}; unset with GATEWAY_URL unset: offline",
+    },
+    Setting {
+        name: "GATEWAY_URL",
+        default: "",
+        doc: "fallback for ARWEAVE_URL and GRAPHQL_URL",
+    },
+    Setting {
+        name: "GRAPHQL_URL",
+        default: "",
+        doc: "GraphQL base; /graphql is appended",
+    },
+    Setting {
+        name: "ARWEAVE_URL_LIST",
+        default: "",
+        doc: "gateways tried in order by the On-Boot check; unset: ARWEAVE_URL",
+    },
+    Setting {
+        name: "UPLOAD_NODE_URL",
+        default: "",
+        doc: "bundler that receives every item and assignment (POST /tx/arweave); unset: uploads stay queued",
+    },
+    Setting {
+        name: "CACHE_URL",
+        default: "",
+        doc: "optional second upload target (POST /id?codec-device=ans104@1.0); empty: off",
+    },
+    Setting {
+        name: "GATEWAY_TIMEOUT_SECS",
+        default: "10",
+        doc: "timeout of every outbound request",
+    },
+    Setting {
+        name: "BLOCK_HEIGHT_REFRESH_SECS",
+        default: "5",
+        doc: "how often the block height is refreshed from the gateway",
+    },
+    Setting {
+        name: "MAX_BLOCK_HEIGHT_AGE_SECS",
+        default: "0",
+        doc: "refuse writes (503) when the block height is older than this; 0 = never",
+    },
+    Setting {
+        name: "MODE",
+        default: "su",
+        doc: "su (router mode is not built yet)",
+    },
+    Setting {
+        name: "ENABLE_PROCESS_ASSIGNMENT",
+        default: "true",
+        doc: "AOP-6: a Process gets its own assignment at nonce 0 (false is not supported for new processes)",
+    },
+    Setting {
+        name: "ENABLE_DEEP_HASH_CHECKS",
+        default: "true",
+        doc: "reject pushed messages and assignments whose dedupe hash is already recorded",
+    },
+    Setting {
+        name: "ACCEPTED_SIGNATURE_TYPES",
+        default: "1,3",
+        doc: "signature types POST / accepts (1 Arweave, 2 ed25519, 3 Ethereum, 4 Solana)",
+    },
+    Setting {
+        name: "WARMUP_DELAY",
+        default: "0",
+        doc: "seconds after start during which POST / answers 503",
+    },
+    Setting {
+        name: "ENABLE_MESSAGE_MAX_SIZE",
+        default: "false",
+        doc: "apply MAX_MESSAGE_SIZE_BYTES to messages and assignments",
+    },
+    Setting {
+        name: "MAX_MESSAGE_SIZE_BYTES",
+        default: "102400",
+        doc: "request body limit when ENABLE_MESSAGE_MAX_SIZE=true",
+    },
+    Setting {
+        name: "MAX_SIZE_OWNER_WHITELIST",
+        default: "",
+        doc: "owner addresses exempt from the size limit",
+    },
+    Setting {
+        name: "MAX_SIZE_FROM_OWNER_WHITELIST",
+        default: "",
+        doc: "owner addresses exempt when the From-Process is also listed below",
+    },
+    Setting {
+        name: "MAX_SIZE_FROM_WHITELIST",
+        default: "",
+        doc: "From-Process values exempt together with the list above",
+    },
+    Setting {
+        name: "MAX_READ_MEMORY",
+        default: "1073741824",
+        doc: "bytes of stored items one page may load before it is cut short",
+    },
+    Setting {
+        name: "MAX_LIMIT",
+        default: "5000",
+        doc: "largest page size (at least 1000)",
+    },
+    Setting {
+        name: "ENABLE_METRICS",
+        default: "true",
+        doc: "serve Prometheus metrics at /metrics",
+    },
+    Setting {
+        name: "SCHEDULER_LIST_PATH",
+        default: "",
+        doc: "router scheduler list; unused in su mode",
+    },
 ];
 
 /// Variables that only configured the reference's Postgres store: accepted, ignored.
 const POSTGRES_ONLY: &[&str] = &[
-    "DATABASE_URL", "DATABASE_READ_URL", "DB_WRITE_CONNECTIONS", "DB_READ_CONNECTIONS", "USE_DISK",
-    "MIGRATION_BATCH_SIZE", "USE_LOCAL_STORE", "SU_FILE_DB_DIR", "SU_INDEX_DB_DIR",
-    "SU_FILE_SYNC_DB_DIR", "SU_INDEX_SYNC_DB_DIR", "PROCESS_CACHE_SIZE", "MULTI_TENANT_BASE_CONN",
-    "MULTI_TENANT_BASE_READ_CONN", "MULTI_TENANT_BASE_DATA_DIR", "CURRENT_DEEPHASH_VERSION",
+    "DATABASE_URL",
+    "DATABASE_READ_URL",
+    "DB_WRITE_CONNECTIONS",
+    "DB_READ_CONNECTIONS",
+    "USE_DISK",
+    "MIGRATION_BATCH_SIZE",
+    "USE_LOCAL_STORE",
+    "SU_FILE_DB_DIR",
+    "SU_INDEX_DB_DIR",
+    "SU_FILE_SYNC_DB_DIR",
+    "SU_INDEX_SYNC_DB_DIR",
+    "PROCESS_CACHE_SIZE",
+    "MULTI_TENANT_BASE_CONN",
+    "MULTI_TENANT_BASE_READ_CONN",
+    "MULTI_TENANT_BASE_DATA_DIR",
+    "CURRENT_DEEPHASH_VERSION",
     "DEEPHASH_RECALC_LIMIT",
 ];
 
 /// Variables of reference features this build does not have yet: refusing to start is safer
 /// than silently running without the protection an operator asked for.
-const NOT_YET_SUPPORTED: &[&str] =
-    &["IP_WHITELIST_URL", "PROCESS_WHITELIST_URL", "ENABLE_ROUTER_CHECK"];
+const NOT_YET_SUPPORTED: &[&str] = &[
+    "IP_WHITELIST_URL",
+    "PROCESS_WHITELIST_URL",
+    "ENABLE_ROUTER_CHECK",
+];
 
 /// A bad configuration value: one clear line, exit code 2.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error("{name}={value:?}: {expected}")]
-    Invalid { name: &'static str, value: String, expected: &'static str },
+    Invalid {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
     #[error("{name} is set, but this version does not support it yet (unset it to start)")]
     Unsupported { name: &'static str },
     #[error("reading .env: {0}")]
@@ -95,11 +238,19 @@ impl Vars {
     }
 
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        Self(pairs.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        Self(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     fn get(&self, name: &'static str) -> Option<&str> {
-        self.0.get(name).map(String::as_str).filter(|value| !value.is_empty())
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|value| !value.is_empty())
     }
 }
 
@@ -182,7 +333,12 @@ fn boolean(vars: &Vars, name: &'static str, default: bool) -> Result<bool, Confi
 fn list(vars: &Vars, name: &'static str) -> Vec<String> {
     vars.get(name)
         .map(|value| {
-            value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
         })
         .unwrap_or_default()
 }
@@ -220,7 +376,9 @@ impl Config {
             }
         }
         if !boolean(vars, "ENABLE_PROCESS_ASSIGNMENT", true)? {
-            return Err(ConfigError::Unsupported { name: "ENABLE_PROCESS_ASSIGNMENT" });
+            return Err(ConfigError::Unsupported {
+                name: "ENABLE_PROCESS_ASSIGNMENT",
+            });
         }
         let notices = POSTGRES_ONLY
             .iter()
@@ -252,8 +410,13 @@ impl Config {
             upload_node_url: url(vars, "UPLOAD_NODE_URL")?,
             cache_url: url(vars, "CACHE_URL")?,
             timeout_secs: number(vars, "GATEWAY_TIMEOUT_SECS", 10, "expected whole seconds")?,
-            block_height_refresh_secs: number(vars, "BLOCK_HEIGHT_REFRESH_SECS", 5, "expected whole seconds")?
-                .max(1),
+            block_height_refresh_secs: number(
+                vars,
+                "BLOCK_HEIGHT_REFRESH_SECS",
+                5,
+                "expected whole seconds",
+            )?
+            .max(1),
         };
 
         let signing_salt = number(vars, "SU_SIGNING_SALT", 32u32, "expected 32 or 478")?;
@@ -315,11 +478,20 @@ impl Config {
             port: number(vars, "SU_PORT", 9000, "expected a port number")?,
             signing_salt,
             shards: number(vars, "SU_SHARDS", 0, "expected a whole number")?,
-            log_filter: vars.get("SU_LOG").or(vars.get("RUST_LOG")).unwrap_or("info").to_string(),
+            log_filter: vars
+                .get("SU_LOG")
+                .or(vars.get("RUST_LOG"))
+                .unwrap_or("info")
+                .to_string(),
             log_json,
             shutdown_secs: number(vars, "SU_SHUTDOWN_SECS", 10, "expected whole seconds")?,
             upstream,
-            max_block_height_age_secs: number(vars, "MAX_BLOCK_HEIGHT_AGE_SECS", 0, "expected whole seconds")?,
+            max_block_height_age_secs: number(
+                vars,
+                "MAX_BLOCK_HEIGHT_AGE_SECS",
+                0,
+                "expected whole seconds",
+            )?,
             deep_hash_checks: boolean(vars, "ENABLE_DEEP_HASH_CHECKS", true)?,
             accepted_signature_types,
             warmup_secs: number(vars, "WARMUP_DELAY", 0, "expected whole seconds")?,
@@ -335,9 +507,13 @@ impl Config {
 
 /// The `.env.example` text generated from `SETTINGS`.
 pub fn env_example() -> String {
-    let mut out = String::from("# su configuration. Every variable is optional; shown with its default.\n");
+    let mut out =
+        String::from("# su configuration. Every variable is optional; shown with its default.\n");
     for setting in SETTINGS {
-        out.push_str(&format!("\n# {}\n{}={}\n", setting.doc, setting.name, setting.default));
+        out.push_str(&format!(
+            "\n# {}\n{}={}\n",
+            setting.doc, setting.name, setting.default
+        ));
     }
     out
 }
@@ -346,8 +522,15 @@ pub fn env_example() -> String {
 pub fn readme_table() -> String {
     let mut out = String::from("| variable | default | meaning |\n|---|---|---|\n");
     for setting in SETTINGS {
-        let default = if setting.default.is_empty() { "(unset)" } else { setting.default };
-        out.push_str(&format!("| `{}` | `{}` | {} |\n", setting.name, default, setting.doc));
+        let default = if setting.default.is_empty() {
+            "(unset)"
+        } else {
+            setting.default
+        };
+        out.push_str(&format!(
+            "| `{}` | `{}` | {} |\n",
+            setting.name, default, setting.doc
+        ));
     }
     out
 }
@@ -365,7 +548,14 @@ mod tests {
         let config = parse(&[]).unwrap();
         assert_eq!(config.port, 9000);
         assert_eq!(config.data_dir, PathBuf::from("./data"));
-        assert_eq!(config.upstream, UpstreamConfig { timeout_secs: 10, block_height_refresh_secs: 5, ..Default::default() });
+        assert_eq!(
+            config.upstream,
+            UpstreamConfig {
+                timeout_secs: 10,
+                block_height_refresh_secs: 5,
+                ..Default::default()
+            }
+        );
         assert!(config.deep_hash_checks);
         assert_eq!(config.accepted_signature_types, vec![1, 3]);
     }
@@ -373,10 +563,23 @@ mod tests {
     #[test]
     fn gateway_url_is_the_fallback() {
         let config = parse(&[("GATEWAY_URL", "https://g.example/")]).unwrap();
-        assert_eq!(config.upstream.arweave_url.as_deref(), Some("https://g.example"));
-        assert_eq!(config.upstream.graphql_url.as_deref(), Some("https://g.example"));
-        assert_eq!(config.upstream.arweave_url_list, vec!["https://g.example".to_string()]);
-        let config = parse(&[("GATEWAY_URL", "https://g.example"), ("ARWEAVE_URL", "http://a")]).unwrap();
+        assert_eq!(
+            config.upstream.arweave_url.as_deref(),
+            Some("https://g.example")
+        );
+        assert_eq!(
+            config.upstream.graphql_url.as_deref(),
+            Some("https://g.example")
+        );
+        assert_eq!(
+            config.upstream.arweave_url_list,
+            vec!["https://g.example".to_string()]
+        );
+        let config = parse(&[
+            ("GATEWAY_URL", "https://g.example"),
+            ("ARWEAVE_URL", "http://a"),
+        ])
+        .unwrap();
         assert_eq!(config.upstream.arweave_url.as_deref(), Some("http://a"));
     }
 
@@ -399,14 +602,20 @@ mod tests {
         ];
         for (name, value) in cases {
             let error = parse(&[(name, value)]).unwrap_err();
-            assert!(error.to_string().starts_with(&format!("{name}=")), "{name}: {error}");
+            assert!(
+                error.to_string().starts_with(&format!("{name}=")),
+                "{name}: {error}"
+            );
         }
     }
 
     #[test]
     fn unsupported_features_refuse_to_start() {
         for name in ["IP_WHITELIST_URL", "PROCESS_WHITELIST_URL"] {
-            assert_eq!(parse(&[(name, "https://x")]).unwrap_err(), ConfigError::Unsupported { name });
+            assert_eq!(
+                parse(&[(name, "https://x")]).unwrap_err(),
+                ConfigError::Unsupported { name }
+            );
         }
         assert!(parse(&[("ENABLE_ROUTER_CHECK", "false")]).is_ok());
         assert!(parse(&[("ENABLE_PROCESS_ASSIGNMENT", "false")]).is_err());
@@ -428,14 +637,26 @@ mod tests {
         .unwrap();
         let limit = config.size_limit.unwrap();
         assert_eq!(limit.max_bytes, 10);
-        assert_eq!(limit.owner_whitelist, vec!["a".to_string(), "b".to_string()]);
+        assert_eq!(
+            limit.owner_whitelist,
+            vec!["a".to_string(), "b".to_string()]
+        );
     }
 
     #[test]
     fn every_setting_is_documented_in_env_example_and_readme() {
-        let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example")).unwrap();
-        assert_eq!(example, env_example(), ".env.example is stale: run `su config-example > .env.example`");
-        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-        assert!(readme.contains(&readme_table()), "README configuration table is stale: `su config-table`");
+        let example =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example")).unwrap();
+        assert_eq!(
+            example,
+            env_example(),
+            ".env.example is stale: run `su config-example > .env.example`"
+        );
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        assert!(
+            readme.contains(&readme_table()),
+            "README configuration table is stale: `su config-table`"
+        );
     }
 }

@@ -60,7 +60,10 @@ pub fn assignment_tags(fields: &AssignmentFields) -> Vec<(String, String)> {
         ("Epoch".to_string(), "0".to_string()),
         ("Nonce".to_string(), fields.nonce.to_string()),
         ("Hash-Chain".to_string(), b64::encode(&fields.hash_chain)),
-        ("Block-Height".to_string(), format_block_height(fields.block_height)),
+        (
+            "Block-Height".to_string(),
+            format_block_height(fields.block_height),
+        ),
         ("Timestamp".to_string(), fields.timestamp.to_string()),
         ("Data-Protocol".to_string(), "ao".to_string()),
         ("Type".to_string(), "Assignment".to_string()),
@@ -83,10 +86,16 @@ mod tests {
     fn worked_example_from_the_spec() {
         let process = b64::decode_id("4QTyVpvWlwjfsYAvkTSIWjp5XVGf-Rg_Co8K1lPNbvo").unwrap();
         let seed = seed_hash_chain(&process);
-        assert_eq!(b64::encode(&seed), "R5cBwpmN4XJ-LeesR4WXRKmYDrakzxxaBnLip1uzOlQ");
+        assert_eq!(
+            b64::encode(&seed),
+            "R5cBwpmN4XJ-LeesR4WXRKmYDrakzxxaBnLip1uzOlQ"
+        );
         let first = b64::decode_id("BZj7OScRU_CPeEk0uGI8_3ZyMPX8aPcCMbbuTUpCj7Q").unwrap();
         let next = next_hash_chain(&first, &seed);
-        assert_eq!(b64::encode(&next), "MsivzTy3Lfnl5f5roOnFc3d48cEDiAtGjktyH2Q1hfM");
+        assert_eq!(
+            b64::encode(&next),
+            "MsivzTy3Lfnl5f5roOnFc3d48cEDiAtGjktyH2Q1hfM"
+        );
     }
 
     #[test]
@@ -108,12 +117,25 @@ mod tests {
             message: Some([3; 32]),
             exclude: vec!["a".into(), "".into()],
         };
-        let names: Vec<_> = assignment_tags(&fields).into_iter().map(|(n, _)| n).collect();
+        let names: Vec<_> = assignment_tags(&fields)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
         assert_eq!(
             names,
             [
-                "Process", "Epoch", "Nonce", "Hash-Chain", "Block-Height", "Timestamp",
-                "Data-Protocol", "Type", "Variant", "Message", "Exclude", "Exclude"
+                "Process",
+                "Epoch",
+                "Nonce",
+                "Hash-Chain",
+                "Block-Height",
+                "Timestamp",
+                "Data-Protocol",
+                "Type",
+                "Variant",
+                "Message",
+                "Exclude",
+                "Exclude"
             ]
         );
         assert_eq!(assignment_tags(&fields)[4].1, "000001736676");

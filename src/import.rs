@@ -32,21 +32,34 @@ pub fn entry_from_inner_bundle(bundle_bytes: &[u8]) -> Result<StagedEntry, Impor
         other => return Err(ImportError::ItemCount(other.len())),
     };
     let process = b64::decode_id(tag(assignment, "Process")?).ok_or(ImportError::Tag("Process"))?;
-    let nonce = tag(assignment, "Nonce")?.parse().map_err(|_| ImportError::Tag("Nonce"))?;
-    let timestamp = tag(assignment, "Timestamp")?.parse().map_err(|_| ImportError::Tag("Timestamp"))?;
-    let hash_chain = b64::decode_id(tag(assignment, "Hash-Chain")?).ok_or(ImportError::Tag("Hash-Chain"))?;
+    let nonce = tag(assignment, "Nonce")?
+        .parse()
+        .map_err(|_| ImportError::Tag("Nonce"))?;
+    let timestamp = tag(assignment, "Timestamp")?
+        .parse()
+        .map_err(|_| ImportError::Tag("Timestamp"))?;
+    let hash_chain =
+        b64::decode_id(tag(assignment, "Hash-Chain")?).ok_or(ImportError::Tag("Hash-Chain"))?;
     let (kind, message_id) = match body {
         Some(body) if body.id() == process => (EntryKind::Process, process),
         Some(body) => (EntryKind::Message, body.id()),
         None => {
-            let message = b64::decode_id(tag(assignment, "Message")?).ok_or(ImportError::Tag("Message"))?;
+            let message =
+                b64::decode_id(tag(assignment, "Message")?).ok_or(ImportError::Tag("Message"))?;
             (EntryKind::AssignmentOnly, message)
         }
     };
     Ok(StagedEntry {
         process,
         nonce,
-        record: EntryRecord { kind, timestamp, sequence: 0, assignment_id: assignment.id(), message_id, hash_chain },
+        record: EntryRecord {
+            kind,
+            timestamp,
+            sequence: 0,
+            assignment_id: assignment.id(),
+            message_id,
+            hash_chain,
+        },
         assignment: assignment.raw().to_vec(),
         body: body.map(|item| item.raw().to_vec()),
         dedupe_hash: None,
@@ -55,6 +68,7 @@ pub fn entry_from_inner_bundle(bundle_bytes: &[u8]) -> Result<StagedEntry, Impor
 
 /// Converts a whole stored wrapper item (whose data is the inner bundle).
 pub fn entry_from_wrapper(wrapper_bytes: &[u8]) -> Result<StagedEntry, ImportError> {
-    let wrapper = DataItem::parse(wrapper_bytes).map_err(|e| ImportError::Wrapper(e.to_string()))?;
+    let wrapper =
+        DataItem::parse(wrapper_bytes).map_err(|e| ImportError::Wrapper(e.to_string()))?;
     entry_from_inner_bundle(wrapper.data)
 }

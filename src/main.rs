@@ -17,7 +17,13 @@ fn main() -> ExitCode {
     ao_su::telemetry::init_logging(&config.log_filter, config.log_json);
     let result = match cli.command {
         Command::Serve(args) => serve::run(config, args),
-        Command::Su(args) => serve::run(config, serve::Args { port: Some(args.port), bind: "0.0.0.0".into() }),
+        Command::Su(args) => serve::run(
+            config,
+            serve::Args {
+                port: Some(args.port),
+                bind: "0.0.0.0".into(),
+            },
+        ),
         Command::Wallet(args) => ao_su::cli::wallet::run(args),
         Command::Verify(args) => ao_su::cli::verify::run(&config, args),
         Command::Announce(args) => ao_su::cli::announce::run(&config, args),

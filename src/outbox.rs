@@ -44,7 +44,11 @@ fn now_ms() -> u64 {
 }
 
 /// Runs until `shutdown` fires.
-pub async fn run(store: Arc<Store>, config: OutboxConfig, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+pub async fn run(
+    store: Arc<Store>,
+    config: OutboxConfig,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     let client = match reqwest::Client::builder().timeout(config.timeout).build() {
         Ok(client) => client,
         Err(error) => {
@@ -56,7 +60,9 @@ pub async fn run(store: Arc<Store>, config: OutboxConfig, mut shutdown: tokio::s
     loop {
         let rows = {
             let store = store.clone();
-            blocking(move || store.outbox_rows(&[], BATCH)).await.unwrap_or_default()
+            blocking(move || store.outbox_rows(&[], BATCH))
+                .await
+                .unwrap_or_default()
         };
         metrics::gauge!("su_outbox_batch_rows").set(rows.len() as f64);
         if let Some(oldest) = rows.first() {
@@ -71,7 +77,11 @@ pub async fn run(store: Arc<Store>, config: OutboxConfig, mut shutdown: tokio::s
                 Ok(()) => backoff = config.first_backoff,
                 Err(reason) => {
                     metrics::counter!("su_outbox_failures_total").increment(1);
-                    tracing::warn!(reason, retry_in_ms = backoff.as_millis() as u64, "upload failed");
+                    tracing::warn!(
+                        reason,
+                        retry_in_ms = backoff.as_millis() as u64,
+                        "upload failed"
+                    );
                     failed = true;
                     break;
                 }
@@ -105,7 +115,10 @@ async fn deliver(
         blocking(move || store.item(&id)).await.flatten()
     };
     let Some(bytes) = bytes else {
-        return Err(format!("item {} of an outbox row is missing", crate::ans104::b64::encode(&id)));
+        return Err(format!(
+            "item {} of an outbox row is missing",
+            crate::ans104::b64::encode(&id)
+        ));
     };
     let response = client
         .post(format!("{}/tx/arweave", config.bundler_url))
@@ -129,7 +142,9 @@ async fn deliver(
     }
     let key = row.key.clone();
     let store = store.clone();
-    blocking(move || store.delete_outbox_row(&key)).await.ok_or("outbox row delete failed")?;
+    blocking(move || store.delete_outbox_row(&key))
+        .await
+        .ok_or("outbox row delete failed")?;
     metrics::counter!("su_outbox_delivered_total").increment(1);
     Ok(())
 }

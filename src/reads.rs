@@ -66,7 +66,11 @@ fn write_entry(
         Some(bytes) => Some(parse(bytes, &record.message_id)?),
         None => None,
     };
-    let style = if record.kind == EntryKind::Process { MessageStyle::Process } else { MessageStyle::Message };
+    let style = if record.kind == EntryKind::Process {
+        MessageStyle::Process
+    } else {
+        MessageStyle::Message
+    };
     let parts = NodeParts {
         assignment: &assignment,
         assignment_style: AssignmentStyle::Assignment,
@@ -93,12 +97,14 @@ pub fn page(store: &Store, process: &Id, request: &PageRequest) -> Result<Vec<u8
     let (first, last, skip_process_entry) = match request.mode {
         // A first page starts at nonce 0, which is the process node for AOP-6 processes.
         PageMode::Timestamp { from: None, .. } => (Some(0), u64::MAX, false),
-        PageMode::Timestamp { from: Some(from), .. } => {
-            (store.first_nonce_after(process, from)?, u64::MAX, true)
-        }
-        PageMode::Nonce { from, to } => {
-            (from.map_or(Some(0), |from| from.checked_add(1)), to.unwrap_or(u64::MAX), false)
-        }
+        PageMode::Timestamp {
+            from: Some(from), ..
+        } => (store.first_nonce_after(process, from)?, u64::MAX, true),
+        PageMode::Nonce { from, to } => (
+            from.map_or(Some(0), |from| from.checked_add(1)),
+            to.unwrap_or(u64::MAX),
+            false,
+        ),
     };
     let time_limit = match request.mode {
         PageMode::Timestamp { to, .. } => to,
@@ -116,27 +122,35 @@ pub fn page(store: &Store, process: &Id, request: &PageRequest) -> Result<Vec<u8
     let mut read_bytes = 0usize;
     let mut has_next = false;
     if let Some(first) = first {
-        store.scan_entries(process, first, last, |nonce, record, read| -> Result<bool, ReadError> {
-            if skip_process_entry && record.kind == EntryKind::Process {
-                return Ok(true);
-            }
-            // The process node ignores `to`; timestamps grow with the nonce, so the first
-            // entry past `to` ends the page.
-            if time_limit.is_some_and(|to| record.kind != EntryKind::Process && record.timestamp > to) {
-                return Ok(false);
-            }
-            if n_edges >= request.limit || (n_edges > 0 && read_bytes >= request.max_read_bytes) {
-                has_next = true;
-                return Ok(false);
-            }
-            if n_edges > 0 {
-                edges.push(b',');
-            }
-            let cursor = Some(cursor_of(nonce, &record));
-            read_bytes += write_entry(&mut edges, &record, read, request.show_anchor, cursor)?;
-            n_edges += 1;
-            Ok(true)
-        })?;
+        store.scan_entries(
+            process,
+            first,
+            last,
+            |nonce, record, read| -> Result<bool, ReadError> {
+                if skip_process_entry && record.kind == EntryKind::Process {
+                    return Ok(true);
+                }
+                // The process node ignores `to`; timestamps grow with the nonce, so the first
+                // entry past `to` ends the page.
+                if time_limit
+                    .is_some_and(|to| record.kind != EntryKind::Process && record.timestamp > to)
+                {
+                    return Ok(false);
+                }
+                if n_edges >= request.limit || (n_edges > 0 && read_bytes >= request.max_read_bytes)
+                {
+                    has_next = true;
+                    return Ok(false);
+                }
+                if n_edges > 0 {
+                    edges.push(b',');
+                }
+                let cursor = Some(cursor_of(nonce, &record));
+                read_bytes += write_entry(&mut edges, &record, read, request.show_anchor, cursor)?;
+                n_edges += 1;
+                Ok(true)
+            },
+        )?;
     }
     out.extend_from_slice(if has_next { b"true" } else { b"false" });
     out.extend_from_slice(b"},\"edges\":[");
@@ -155,10 +169,15 @@ pub fn node_by_id(
     let mut hits = store.find_id(id, process, 10_000)?;
     hits.retain(|hit| hit.role != IdRole::Assigned);
     // Within one process key order is nonce order; across processes pick the oldest time.
-    let Some(hit) = hits.into_iter().min_by_key(|hit| (hit.timestamp, hit.nonce)) else {
+    let Some(hit) = hits
+        .into_iter()
+        .min_by_key(|hit| (hit.timestamp, hit.nonce))
+    else {
         return Ok(None);
     };
-    let Some(record) = store.entry(&hit.process, hit.nonce)? else { return Ok(None) };
+    let Some(record) = store.entry(&hit.process, hit.nonce)? else {
+        return Ok(None);
+    };
     let mut out = Vec::with_capacity(4096);
     write_entry(&mut out, &record, &read_live(store), show_anchor, None)?;
     Ok(Some(out))

@@ -64,7 +64,10 @@ pub fn tags(out: &mut Vec<u8>, tags: &[Tag<'_>]) {
 }
 
 fn utf8_or_null(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
-    match bytes.filter(|b| !b.is_empty()).and_then(|b| std::str::from_utf8(b).ok()) {
+    match bytes
+        .filter(|b| !b.is_empty())
+        .and_then(|b| std::str::from_utf8(b).ok())
+    {
         Some(text) => string(out, text),
         None => null(out),
     }

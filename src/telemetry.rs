@@ -12,7 +12,11 @@ pub fn init_logging(filter: &str, json: bool) {
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
-    let result = if json { builder.json().try_init() } else { builder.try_init() };
+    let result = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
     if result.is_err() {
         tracing::debug!("a tracing subscriber was already installed");
     }
@@ -20,7 +24,9 @@ pub fn init_logging(filter: &str, json: bool) {
 
 /// Installs the Prometheus recorder; `None` if one is already installed.
 pub fn init_metrics() -> Option<PrometheusHandle> {
-    let buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+    let buckets = [
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    ];
     let recorder = PrometheusBuilder::new()
         .set_buckets(&buckets)
         .expect("bucket list is not empty")
@@ -35,9 +41,12 @@ pub fn record_gauges(app: &App) {
     for (shard, depth) in app.sequencer.queue_depths().into_iter().enumerate() {
         metrics::gauge!("su_sequencer_queue_depth", "shard" => shard.to_string()).set(depth as f64);
     }
-    metrics::gauge!("su_store_live_sst_bytes").set(app.store.property_sum("rocksdb.live-sst-files-size") as f64);
-    metrics::gauge!("su_store_memtable_bytes").set(app.store.property_sum("rocksdb.cur-size-all-mem-tables") as f64);
-    metrics::gauge!("su_store_live_blob_bytes").set(app.store.property_sum("rocksdb.live-blob-file-size") as f64);
+    metrics::gauge!("su_store_live_sst_bytes")
+        .set(app.store.property_sum("rocksdb.live-sst-files-size") as f64);
+    metrics::gauge!("su_store_memtable_bytes")
+        .set(app.store.property_sum("rocksdb.cur-size-all-mem-tables") as f64);
+    metrics::gauge!("su_store_live_blob_bytes")
+        .set(app.store.property_sum("rocksdb.live-blob-file-size") as f64);
     metrics::gauge!("su_block_height").set(app.block_height.get() as f64);
     if let Some(age) = app.block_height.age_secs() {
         metrics::gauge!("su_block_height_age_seconds").set(age as f64);

@@ -3,18 +3,26 @@
 
 mod support;
 
-use support::{Client, TestSu, json_field, request, su_verify};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
+use support::{Client, TestSu, json_field, request, su_verify};
 
 fn edges(su: &TestSu, pid: &str) -> Vec<serde_json::Value> {
     let (status, body) = su.get(&format!("/{pid}?process-id={pid}&from-nonce=-1&limit=5000"));
     assert_eq!(status, 200, "{body}");
-    serde_json::from_str::<serde_json::Value>(&body).unwrap()["edges"].as_array().unwrap().clone()
+    serde_json::from_str::<serde_json::Value>(&body).unwrap()["edges"]
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 fn tag(node: &serde_json::Value, name: &str) -> String {
-    node["assignment"]["tags"].as_array().unwrap().iter().find(|t| t["name"] == name).unwrap()["value"]
+    node["assignment"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap()["value"]
         .as_str()
         .unwrap()
         .to_string()
@@ -31,12 +39,18 @@ fn spawn_message_duplicates_and_reads() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(json_field(&body, "id"), pid.as_str());
     assert!(json_field(&body, "timestamp").is_u64());
-    assert!(body.starts_with("{\"id\":"), "keys are alphabetical: {body}");
+    assert!(
+        body.starts_with("{\"id\":"),
+        "keys are alphabetical: {body}"
+    );
 
     // /latest of a fresh process is its process node (DECISIONS 1).
     let (status, body) = su.get(&format!("/{pid}/latest"));
     assert_eq!(status, 200, "{body}");
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["message"]["id"], pid.as_str());
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["message"]["id"],
+        pid.as_str()
+    );
 
     let (message, mid) = client.message(&pid, "1 + 1");
     let (status, body) = su.post("/", &message);
@@ -53,7 +67,13 @@ fn spawn_message_duplicates_and_reads() {
     let all = edges(&su, &pid);
     assert_eq!(all.len(), 2);
     assert_eq!(tag(&all[0]["node"], "Nonce"), "0");
-    assert!(all[0]["node"]["assignment"]["tags"].as_array().unwrap().iter().all(|t| t["name"] != "Message"));
+    assert!(
+        all[0]["node"]["assignment"]["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["name"] != "Message")
+    );
     assert_eq!(tag(&all[1]["node"], "Nonce"), "1");
     assert_eq!(tag(&all[1]["node"], "Message"), mid);
     assert_eq!(tag(&all[1]["node"], "Block-Height"), "000000000000");
@@ -61,25 +81,54 @@ fn spawn_message_duplicates_and_reads() {
     assert_eq!(all[1]["cursor"], "1");
 
     // Reads by message id, by assignment id, without process-id, with proc-id.
-    let assignment_id = all[1]["node"]["assignment"]["id"].as_str().unwrap().to_string();
-    for path in [format!("/{mid}?process-id={pid}"), format!("/{assignment_id}?proc-id={pid}"), format!("/{mid}")] {
+    let assignment_id = all[1]["node"]["assignment"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for path in [
+        format!("/{mid}?process-id={pid}"),
+        format!("/{assignment_id}?proc-id={pid}"),
+        format!("/{mid}"),
+    ] {
         let (status, body) = su.get(&path);
         assert_eq!(status, 200, "{path}: {body}");
-        assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["message"]["id"], mid.as_str());
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&body).unwrap()["message"]["id"],
+            mid.as_str()
+        );
     }
     let (status, body) = su.get(&format!("/{pid}/latest"));
     assert_eq!(status, 200);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["message"]["id"], mid.as_str());
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["message"]["id"],
+        mid.as_str()
+    );
     let (status, body) = su.get(&format!("/processes/{pid}"));
     assert_eq!(status, 200);
-    assert!(body.starts_with(&format!("{{\"process_id\":\"{pid}\",\"block\":\"000000000000\"")), "{body}");
+    assert!(
+        body.starts_with(&format!(
+            "{{\"process_id\":\"{pid}\",\"block\":\"000000000000\""
+        )),
+        "{body}"
+    );
     let (status, body) = su.get("/timestamp");
     assert_eq!(status, 200);
-    assert!(body.starts_with("{\"block_height\":\"000000000000\",\"timestamp\":\""), "{body}");
-    let (status, body, head) = request(su.port, "GET", "/", &[], &[("Origin", "https://x.example")]);
+    assert!(
+        body.starts_with("{\"block_height\":\"000000000000\",\"timestamp\":\""),
+        "{body}"
+    );
+    let (status, body, head) =
+        request(su.port, "GET", "/", &[], &[("Origin", "https://x.example")]);
     assert_eq!(status, 200);
-    assert!(String::from_utf8(body).unwrap().starts_with("{\"address\":"));
-    assert!(head.to_lowercase().contains("access-control-allow-origin: *"));
+    assert!(
+        String::from_utf8(body)
+            .unwrap()
+            .starts_with("{\"address\":")
+    );
+    assert!(
+        head.to_lowercase()
+            .contains("access-control-allow-origin: *")
+    );
     let (status, _) = su.get("/health");
     assert_eq!(status, 200);
     let (status, body) = su.get("/metrics");
@@ -105,12 +154,21 @@ fn pushed_messages_are_deduplicated_across_signers() {
     let (process, pid) = client.process();
     assert_eq!(su.post("/", &process).0, 200);
     let target = ao_su::ans104::b64::decode_id(&pid).unwrap();
-    let tags = [("Data-Protocol", "ao"), ("Type", "Message"), ("From-Process", "abc"), ("Pushed-For", "x")];
+    let tags = [
+        ("Data-Protocol", "ao"),
+        ("Type", "Message"),
+        ("From-Process", "abc"),
+        ("Pushed-For", "x"),
+    ];
     let (first, _) = client.item(Some(target), &tags, b"same");
     let (status, body) = su.post("/", &first);
     assert_eq!(status, 200, "{body}");
     // Same content, another signer and anchor, tags reordered: still the same message.
-    let reordered = [("Type", "Message"), ("Data-Protocol", "ao"), ("From-Process", "abc")];
+    let reordered = [
+        ("Type", "Message"),
+        ("Data-Protocol", "ao"),
+        ("From-Process", "abc"),
+    ];
     let mut draft_client = other;
     let (second, _) = draft_client.item(Some(target), &reordered, b"same");
     // The dedupe hash covers the anchor, so reuse the first item's anchor for a true repeat.
@@ -121,12 +179,21 @@ fn pushed_messages_are_deduplicated_across_signers() {
         owner: draft_client.wallet.owner().to_vec(),
         target: Some(target),
         anchor: Some(anchor),
-        tags: reordered.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+        tags: reordered
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
         data: b"same".to_vec(),
     };
     let (repeat, _) = draft_client.wallet.sign(&draft).unwrap();
     let (status, body) = su.post("/", &repeat);
-    assert_eq!((status, body.as_str()), (400, r#"{"error":"MessageExists(\"Deep hash already exists\")"}"#));
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            400,
+            r#"{"error":"MessageExists(\"Deep hash already exists\")"}"#
+        )
+    );
     let (status, _) = su.post("/", &second);
     assert_eq!(status, 200, "a different anchor is a different message");
     draft_client = Client::new();
@@ -152,36 +219,142 @@ fn every_validation_error_is_json_and_stores_nothing() {
     let item = |tags: &[(&str, &str)], target: Option<[u8; 32]>| client.item(target, tags, b"d").0;
     let unknown = Client::new().process().1;
     let unknown_target = ao_su::ans104::b64::decode_id(&unknown).unwrap();
-    let builder = |reason: &str| format!(r#"{{"error":"error in builder: BuilderError(\"Byte error in builder: ByteError(\\\"{reason}\\\")\")"}}"#);
+    let builder = |reason: &str| {
+        format!(
+            r#"{{"error":"error in builder: BuilderError(\"Byte error in builder: ByteError(\\\"{reason}\\\")\")"}}"#
+        )
+    };
     let cases: Vec<(&str, Vec<u8>, u16, String)> = vec![
-        ("/", vec![1, 0, 3], 400, builder("Buffer too short for signature and public key")),
-        ("/", good[..700].to_vec(), 400, builder("Buffer too short for signature and public key")),
-        ("/", bad_signature, 400, builder("Signature verification failed")),
+        (
+            "/",
+            vec![1, 0, 3],
+            400,
+            builder("Buffer too short for signature and public key"),
+        ),
+        (
+            "/",
+            good[..700].to_vec(),
+            400,
+            builder("Buffer too short for signature and public key"),
+        ),
+        (
+            "/",
+            bad_signature,
+            400,
+            builder("Signature verification failed"),
+        ),
         ("/", tampered, 400, builder("Signature verification failed")),
         ("/", bad_flag, 400, builder("target bytes error")),
-        ("/", item(&[("Data-Protocol", "ao")], Some(target)), 400, r#"{"error":"Type tag not present"}"#.into()),
-        ("/", item(&[("Type", "Assignment"), ("Data-Protocol", "ao")], Some(target)), 400, r#"{"error":"Unsupported Type tag value"}"#.into()),
-        ("/", item(&[("Type", "Message")], Some(target)), 400, r#"{"error":"Data-Protocol tag not present"}"#.into()),
-        ("/", item(&[("Type", "Message"), ("Data-Protocol", "ao"), ("Ref+link", "x")], Some(target)), 400, r#"{"error":"Tag Ref+link cannot contain +link"}"#.into()),
-        ("/", item(&[("Type", "Process"), ("Data-Protocol", "ao"), ("Module", "m")], None), 400, r#"{"error":"Required Module and Scheduler tags for Process type not present"}"#.into()),
-        ("/", item(&[("Type", "Message"), ("Data-Protocol", "ao")], Some(unknown_target)), 400, r#"{"error":"NotFound(\"Process not found\")"}"#.into()),
-        ("/", item(&[("Type", "Message"), ("Data-Protocol", "ao")], None), 400, r#"{"error":"Length mismatch 32 - "}"#.into()),
-        (&format!("/?process-id={pid}").leak()[..], good.clone(), 400, r#"{"error":"If sending assign or process-id, you must send both."}"#.into()),
-        (&format!("/?process-id={unknown}&assign={pid}").leak()[..], vec![], 400, r#"{"error":"NotFound(\"Process not found\")"}"#.into()),
-        (&format!("/?process-id={pid}&assign=short").leak()[..], vec![], 400, r#"{"error":"error in builder: BuilderError(\"assign param must be 43 characters\")"}"#.into()),
+        (
+            "/",
+            item(&[("Data-Protocol", "ao")], Some(target)),
+            400,
+            r#"{"error":"Type tag not present"}"#.into(),
+        ),
+        (
+            "/",
+            item(
+                &[("Type", "Assignment"), ("Data-Protocol", "ao")],
+                Some(target),
+            ),
+            400,
+            r#"{"error":"Unsupported Type tag value"}"#.into(),
+        ),
+        (
+            "/",
+            item(&[("Type", "Message")], Some(target)),
+            400,
+            r#"{"error":"Data-Protocol tag not present"}"#.into(),
+        ),
+        (
+            "/",
+            item(
+                &[
+                    ("Type", "Message"),
+                    ("Data-Protocol", "ao"),
+                    ("Ref+link", "x"),
+                ],
+                Some(target),
+            ),
+            400,
+            r#"{"error":"Tag Ref+link cannot contain +link"}"#.into(),
+        ),
+        (
+            "/",
+            item(
+                &[
+                    ("Type", "Process"),
+                    ("Data-Protocol", "ao"),
+                    ("Module", "m"),
+                ],
+                None,
+            ),
+            400,
+            r#"{"error":"Required Module and Scheduler tags for Process type not present"}"#.into(),
+        ),
+        (
+            "/",
+            item(
+                &[("Type", "Message"), ("Data-Protocol", "ao")],
+                Some(unknown_target),
+            ),
+            400,
+            r#"{"error":"NotFound(\"Process not found\")"}"#.into(),
+        ),
+        (
+            "/",
+            item(&[("Type", "Message"), ("Data-Protocol", "ao")], None),
+            400,
+            r#"{"error":"Length mismatch 32 - "}"#.into(),
+        ),
+        (
+            &format!("/?process-id={pid}").leak()[..],
+            good.clone(),
+            400,
+            r#"{"error":"If sending assign or process-id, you must send both."}"#.into(),
+        ),
+        (
+            &format!("/?process-id={unknown}&assign={pid}").leak()[..],
+            vec![],
+            400,
+            r#"{"error":"NotFound(\"Process not found\")"}"#.into(),
+        ),
+        (
+            &format!("/?process-id={pid}&assign=short").leak()[..],
+            vec![],
+            400,
+            r#"{"error":"error in builder: BuilderError(\"assign param must be 43 characters\")"}"#
+                .into(),
+        ),
     ];
     for (path, body, status, expected) in &cases {
         let (got_status, got_body) = su.post(path, body);
-        assert_eq!((got_status, got_body.as_str()), (*status, expected.as_str()), "POST {path}");
+        assert_eq!(
+            (got_status, got_body.as_str()),
+            (*status, expected.as_str()),
+            "POST {path}"
+        );
     }
     let (status, body) = su.post("/", &vec![0u8; 10 * 1024 * 1024 + 1]);
     assert_eq!(status, 413, "{body}");
     assert!(body.starts_with("{\"error\":"));
     for (path, status, expected) in [
         ("/nope", 400, r#"{"error":"Message or Process not found"}"#),
-        ("/4QTyVpvWlwjfsYAvkTSIWjp5XVGf-Rg_Co8K1lPNbvo", 400, r#"{"error":"Message or Process not found"}"#),
-        ("/processes/4QTyVpvWlwjfsYAvkTSIWjp5XVGf-Rg_Co8K1lPNbvo", 400, r#"{"error":"NotFound(\"Process not found\")"}"#),
-        ("/4QTyVpvWlwjfsYAvkTSIWjp5XVGf-Rg_Co8K1lPNbvo/latest", 400, r#"{"error":"Latest message not available"}"#),
+        (
+            "/4QTyVpvWlwjfsYAvkTSIWjp5XVGf-Rg_Co8K1lPNbvo",
+            400,
+            r#"{"error":"Message or Process not found"}"#,
+        ),
+        (
+            "/processes/4QTyVpvWlwjfsYAvkTSIWjp5XVGf-Rg_Co8K1lPNbvo",
+            400,
+            r#"{"error":"NotFound(\"Process not found\")"}"#,
+        ),
+        (
+            "/4QTyVpvWlwjfsYAvkTSIWjp5XVGf-Rg_Co8K1lPNbvo/latest",
+            400,
+            r#"{"error":"Latest message not available"}"#,
+        ),
         ("/a/b/c", 404, r#"{"error":"Not found"}"#),
     ] {
         assert_eq!(su.get(path), (status, expected.to_string()), "GET {path}");
@@ -189,11 +362,22 @@ fn every_validation_error_is_json_and_stores_nothing() {
     for query in ["limit=0", "limit=-1", "limit=abc", "from=x", "to-nonce=y"] {
         let (status, body) = su.get(&format!("/{pid}?{query}"));
         assert_eq!(status, 400, "{query}: {body}");
-        assert!(body.starts_with("{\"error\":\"invalid query parameter"), "{body}");
+        assert!(
+            body.starts_with("{\"error\":\"invalid query parameter"),
+            "{body}"
+        );
     }
-    assert_eq!(edges(&su, &pid).len(), 1, "nothing was stored by a rejected request");
+    assert_eq!(
+        edges(&su, &pid).len(),
+        1,
+        "nothing was stored by a rejected request"
+    );
     assert_eq!(su.post("/", &good).0, 200);
-    assert_eq!(tag(&edges(&su, &pid)[1]["node"], "Nonce"), "1", "no nonce was consumed");
+    assert_eq!(
+        tag(&edges(&su, &pid)[1]["node"], "Nonce"),
+        "1",
+        "no nonce was consumed"
+    );
 }
 
 fn concurrent_writes(n_processes: usize, writers: usize, per_writer: usize) {
@@ -232,14 +416,24 @@ fn concurrent_writes(n_processes: usize, writers: usize, per_writer: usize) {
     for pid in &pids {
         let all = edges(&su, pid);
         for (nonce, edge) in all.iter().enumerate() {
-            assert_eq!(tag(&edge["node"], "Nonce"), nonce.to_string(), "contiguous nonces");
+            assert_eq!(
+                tag(&edge["node"], "Nonce"),
+                nonce.to_string(),
+                "contiguous nonces"
+            );
             if nonce > 0 {
-                assert!(seen.insert(edge["node"]["message"]["id"].as_str().unwrap().to_string()), "duplicate");
+                assert!(
+                    seen.insert(edge["node"]["message"]["id"].as_str().unwrap().to_string()),
+                    "duplicate"
+                );
             }
         }
     }
     let acked_ids: HashSet<String> = acked.into_iter().map(|(_, id)| id).collect();
-    assert_eq!(seen, acked_ids, "every acknowledged id appears exactly once");
+    assert_eq!(
+        seen, acked_ids,
+        "every acknowledged id appears exactly once"
+    );
     drop(su);
     let (ok, output) = su_verify(dir.path());
     assert!(ok, "{output}");
@@ -275,14 +469,24 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
         let mut present = HashSet::new();
         for pid in &pids {
             for (nonce, edge) in edges(&su, pid).iter().enumerate() {
-                assert_eq!(tag(&edge["node"], "Nonce"), nonce.to_string(), "cycle {cycle}: gap");
+                assert_eq!(
+                    tag(&edge["node"], "Nonce"),
+                    nonce.to_string(),
+                    "cycle {cycle}: gap"
+                );
                 if let Some(id) = edge["node"]["message"]["id"].as_str() {
-                    assert!(present.insert(id.to_string()) || nonce == 0, "cycle {cycle}: duplicate {id}");
+                    assert!(
+                        present.insert(id.to_string()) || nonce == 0,
+                        "cycle {cycle}: duplicate {id}"
+                    );
                 }
             }
         }
         for (_, id) in &acked {
-            assert!(present.contains(id), "cycle {cycle}: acknowledged {id} lost");
+            assert!(
+                present.contains(id),
+                "cycle {cycle}: acknowledged {id} lost"
+            );
         }
         let cycle_acked = Arc::new(Mutex::new(Vec::new()));
         let port = su.port;
@@ -325,5 +529,9 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
         let (ok, output) = su_verify(dir.path());
         assert!(ok, "cycle {cycle}: {output}");
     }
-    assert!(acked.len() > 20, "the load acknowledged only {} writes", acked.len());
+    assert!(
+        acked.len() > 20,
+        "the load acknowledged only {} writes",
+        acked.len()
+    );
 }

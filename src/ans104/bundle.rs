@@ -32,10 +32,15 @@ fn read_u256_as_u64(field: &[u8]) -> Option<u64> {
 impl<'a> Bundle<'a> {
     /// Parses a bundle, checking that sizes add up and every header id matches its item.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, BundleError> {
-        let count = bytes.get(..32).and_then(read_u256_as_u64).ok_or(BundleError::Header)?;
+        let count = bytes
+            .get(..32)
+            .and_then(read_u256_as_u64)
+            .ok_or(BundleError::Header)?;
         let count = usize::try_from(count).map_err(|_| BundleError::Header)?;
-        let header_len =
-            count.checked_mul(64).and_then(|n| n.checked_add(32)).ok_or(BundleError::Header)?;
+        let header_len = count
+            .checked_mul(64)
+            .and_then(|n| n.checked_add(32))
+            .ok_or(BundleError::Header)?;
         let header = bytes.get(32..header_len).ok_or(BundleError::Header)?;
         let mut items = Vec::with_capacity(count);
         let mut offset = header_len;
@@ -107,7 +112,10 @@ mod tests {
         assert_eq!(bundle.items[1].raw(), &b[..]);
 
         let wrong = encode_bundle(&[(&a, ids[1])]);
-        assert_eq!(Bundle::parse(&wrong).unwrap_err(), BundleError::IdMismatch { index: 0 });
+        assert_eq!(
+            Bundle::parse(&wrong).unwrap_err(),
+            BundleError::IdMismatch { index: 0 }
+        );
         for len in 0..bytes.len() {
             assert!(Bundle::parse(&bytes[..len]).is_err());
         }

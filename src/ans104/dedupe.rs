@@ -23,10 +23,18 @@ pub struct DedupeInput<'a> {
 
 /// `DH(["dataitem","1","1","",target,anchor,T,data])`, with `Pushed-For` tags dropped.
 pub fn dedupe_hash(input: &DedupeInput<'_>, order: TagOrder) -> Digest48 {
-    let mut kept: Vec<(&str, &str)> =
-        input.tags.iter().copied().filter(|(name, _)| *name != "Pushed-For").collect();
+    let mut kept: Vec<(&str, &str)> = input
+        .tags
+        .iter()
+        .copied()
+        .filter(|(name, _)| *name != "Pushed-For")
+        .collect();
     if order == TagOrder::Sorted {
-        kept.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()).then(a.1.as_bytes().cmp(b.1.as_bytes())));
+        kept.sort_by(|a, b| {
+            a.0.as_bytes()
+                .cmp(b.0.as_bytes())
+                .then(a.1.as_bytes().cmp(b.1.as_bytes()))
+        });
     }
     let raw_tags = if input.tags.is_empty() {
         Vec::new()
@@ -52,18 +60,47 @@ mod tests {
     #[test]
     fn only_pushed_for_tags_encode_as_empty_array() {
         let with_pushed_for = [("Pushed-For", "x")];
-        let input = DedupeInput { target: b"", anchor: b"", tags: &with_pushed_for, data: b"" };
-        let no_tags = DedupeInput { target: b"", anchor: b"", tags: &[], data: b"" };
-        assert_ne!(dedupe_hash(&input, TagOrder::Sorted), dedupe_hash(&no_tags, TagOrder::Sorted));
+        let input = DedupeInput {
+            target: b"",
+            anchor: b"",
+            tags: &with_pushed_for,
+            data: b"",
+        };
+        let no_tags = DedupeInput {
+            target: b"",
+            anchor: b"",
+            tags: &[],
+            data: b"",
+        };
+        assert_ne!(
+            dedupe_hash(&input, TagOrder::Sorted),
+            dedupe_hash(&no_tags, TagOrder::Sorted)
+        );
     }
 
     #[test]
     fn sorted_ignores_order() {
         let a = [("B", "1"), ("A", "2")];
         let b = [("A", "2"), ("B", "1")];
-        let ia = DedupeInput { target: b"t", anchor: b"", tags: &a, data: b"d" };
-        let ib = DedupeInput { target: b"t", anchor: b"", tags: &b, data: b"d" };
-        assert_eq!(dedupe_hash(&ia, TagOrder::Sorted), dedupe_hash(&ib, TagOrder::Sorted));
-        assert_ne!(dedupe_hash(&ia, TagOrder::AsGiven), dedupe_hash(&ib, TagOrder::AsGiven));
+        let ia = DedupeInput {
+            target: b"t",
+            anchor: b"",
+            tags: &a,
+            data: b"d",
+        };
+        let ib = DedupeInput {
+            target: b"t",
+            anchor: b"",
+            tags: &b,
+            data: b"d",
+        };
+        assert_eq!(
+            dedupe_hash(&ia, TagOrder::Sorted),
+            dedupe_hash(&ib, TagOrder::Sorted)
+        );
+        assert_ne!(
+            dedupe_hash(&ia, TagOrder::AsGiven),
+            dedupe_hash(&ib, TagOrder::AsGiven)
+        );
     }
 }

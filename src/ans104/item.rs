@@ -73,10 +73,7 @@ fn read_u64(bytes: &[u8], pos: &mut usize) -> Option<u64> {
     Some(u64::from_le_bytes(slice.try_into().ok()?))
 }
 
-fn optional_field<'a>(
-    bytes: &'a [u8],
-    pos: &mut usize,
-) -> Result<Option<&'a [u8]>, Option<u8>> {
+fn optional_field<'a>(bytes: &'a [u8], pos: &mut usize) -> Result<Option<&'a [u8]>, Option<u8>> {
     let flag = *take(bytes, pos, 1).ok_or(None)?.first().ok_or(None)?;
     match flag {
         0 => Ok(None),
@@ -91,8 +88,9 @@ impl<'a> DataItem<'a> {
         let mut pos = 0;
         let type_bytes = take(bytes, &mut pos, 2).ok_or(ParseError::TooShortForType)?;
         let signature_type = SignatureType(u16::from_le_bytes([type_bytes[0], type_bytes[1]]));
-        let (sig_len, owner_len) =
-            signature_type.lengths().ok_or(ParseError::UnknownSignatureType(signature_type.0))?;
+        let (sig_len, owner_len) = signature_type
+            .lengths()
+            .ok_or(ParseError::UnknownSignatureType(signature_type.0))?;
         let signature = take(bytes, &mut pos, sig_len).ok_or(ParseError::TooShortForKeys)?;
         let owner = take(bytes, &mut pos, owner_len).ok_or(ParseError::TooShortForKeys)?;
         let target = optional_field(bytes, &mut pos).map_err(|_| ParseError::Target)?;
@@ -147,12 +145,18 @@ impl<'a> DataItem<'a> {
 
     /// The first tag with this exact name.
     pub fn tag(&self, name: &str) -> Option<&'a str> {
-        self.tags.iter().find(|tag| tag.name == name).map(|tag| tag.value)
+        self.tags
+            .iter()
+            .find(|tag| tag.name == name)
+            .map(|tag| tag.value)
     }
 
     /// The first tag whose name is any of `names`, in item order.
     pub fn tag_any(&self, names: &[&str]) -> Option<&'a str> {
-        self.tags.iter().find(|tag| names.contains(&tag.name)).map(|tag| tag.value)
+        self.tags
+            .iter()
+            .find(|tag| names.contains(&tag.name))
+            .map(|tag| tag.value)
     }
 
     /// Serialises the item from its fields; byte-identical to the parsed input.
@@ -316,7 +320,10 @@ mod tests {
         let bytes = sample();
         let data_start = bytes.len() - 5;
         for len in 0..data_start {
-            assert!(DataItem::parse(&bytes[..len]).is_err(), "prefix of {len} bytes parsed");
+            assert!(
+                DataItem::parse(&bytes[..len]).is_err(),
+                "prefix of {len} bytes parsed"
+            );
         }
     }
 
@@ -334,6 +341,9 @@ mod tests {
     fn rejects_unknown_signature_type() {
         let mut bytes = sample();
         bytes[0] = 99;
-        assert_eq!(DataItem::parse(&bytes).unwrap_err(), ParseError::UnknownSignatureType(99));
+        assert_eq!(
+            DataItem::parse(&bytes).unwrap_err(),
+            ParseError::UnknownSignatureType(99)
+        );
     }
 }

@@ -4,8 +4,8 @@
 
 pub mod b64;
 pub mod bundle;
-pub mod deep_hash;
 pub mod dedupe;
+pub mod deep_hash;
 pub mod item;
 pub mod tags;
 pub mod verify;

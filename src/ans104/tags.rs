@@ -87,7 +87,10 @@ pub fn decode(bytes: &[u8], declared: u64) -> Result<Vec<Tag<'_>>, TagError> {
         }
         let n_records = count.unsigned_abs();
         if n_records > declared.saturating_sub(tags.len() as u64) {
-            return Err(TagError::CountMismatch { declared, found: tags.len() as u64 + n_records });
+            return Err(TagError::CountMismatch {
+                declared,
+                found: tags.len() as u64 + n_records,
+            });
         }
         for _ in 0..n_records {
             let name = reader.string()?;
@@ -99,7 +102,10 @@ pub fn decode(bytes: &[u8], declared: u64) -> Result<Vec<Tag<'_>>, TagError> {
         return Err(TagError::Malformed);
     }
     if tags.len() as u64 != declared {
-        return Err(TagError::CountMismatch { declared, found: tags.len() as u64 });
+        return Err(TagError::CountMismatch {
+            declared,
+            found: tags.len() as u64,
+        });
     }
     Ok(tags)
 }
@@ -140,7 +146,11 @@ pub fn encode<N: AsRef<[u8]>, V: AsRef<[u8]>>(tags: &[(N, V)]) -> Vec<u8> {
 
 /// Encodes an empty array as the single terminator byte (used by the dedupe hash).
 pub fn encode_or_empty_array<N: AsRef<[u8]>, V: AsRef<[u8]>>(tags: &[(N, V)]) -> Vec<u8> {
-    if tags.is_empty() { vec![0] } else { encode(tags) }
+    if tags.is_empty() {
+        vec![0]
+    } else {
+        encode(tags)
+    }
 }
 
 #[cfg(test)]
@@ -152,7 +162,13 @@ mod tests {
         let bytes = encode(&[("Type", "Process")]);
         assert_eq!(bytes, b"\x02\x08Type\x0eProcess\x00");
         let tags = decode(&bytes, 1).unwrap();
-        assert_eq!(tags, vec![Tag { name: "Type", value: "Process" }]);
+        assert_eq!(
+            tags,
+            vec![Tag {
+                name: "Type",
+                value: "Process"
+            }]
+        );
     }
 
     #[test]
@@ -169,7 +185,13 @@ mod tests {
         let mut bytes = vec![0x01, 0x0c, 0x02, b'a', 0x02, b'b'];
         bytes.extend_from_slice(&[0x02, 0x02, b'c', 0x02, b'd', 0x00]);
         let tags = decode(&bytes, 2).unwrap();
-        assert_eq!(tags[1], Tag { name: "c", value: "d" });
+        assert_eq!(
+            tags[1],
+            Tag {
+                name: "c",
+                value: "d"
+            }
+        );
     }
 
     #[test]

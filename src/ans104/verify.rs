@@ -42,9 +42,17 @@ pub fn verify(item: &DataItem<'_>) -> Result<(), VerifyError> {
 /// RSA-PSS, SHA-256, MGF1-SHA-256, e = 65537, any salt length. The two salt lengths that real
 /// traffic uses (32 and the maximum) take the fast aws-lc path; anything else is decoded here.
 pub fn verify_rsa_pss(modulus: &[u8], message: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
-    let first_nonzero = modulus.iter().position(|&b| b != 0).ok_or(VerifyError::Failed)?;
-    let key = RsaPublicKeyComponents { n: &modulus[first_nonzero..], e: &RSA_EXPONENT[..] };
-    if key.verify(&RSA_PSS_2048_8192_SHA256, message, signature).is_ok()
+    let first_nonzero = modulus
+        .iter()
+        .position(|&b| b != 0)
+        .ok_or(VerifyError::Failed)?;
+    let key = RsaPublicKeyComponents {
+        n: &modulus[first_nonzero..],
+        e: &RSA_EXPONENT[..],
+    };
+    if key
+        .verify(&RSA_PSS_2048_8192_SHA256, message, signature)
+        .is_ok()
         || key.verify(&PSS_SALT_MAX, message, signature).is_ok()
     {
         return Ok(());
@@ -67,7 +75,11 @@ fn mgf1_sha256(seed: &[u8], len: usize) -> Vec<u8> {
 }
 
 /// EMSA-PSS-VERIFY (RFC 8017 §9.1.2) with the salt length recovered from the encoding.
-fn verify_pss_any_salt(modulus: &[u8], message: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
+fn verify_pss_any_salt(
+    modulus: &[u8],
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), VerifyError> {
     const H_LEN: usize = 32;
     let n = BigUint::from_bytes_be(modulus);
     let s = BigUint::from_bytes_be(signature);
@@ -94,8 +106,11 @@ fn verify_pss_any_salt(modulus: &[u8], message: &[u8], signature: &[u8]) -> Resu
     if masked_db[0] & !top_mask != 0 {
         return Err(VerifyError::Failed);
     }
-    let mut db: Vec<u8> =
-        masked_db.iter().zip(mgf1_sha256(h, db_len)).map(|(a, b)| a ^ b).collect();
+    let mut db: Vec<u8> = masked_db
+        .iter()
+        .zip(mgf1_sha256(h, db_len))
+        .map(|(a, b)| a ^ b)
+        .collect();
     db[0] &= top_mask;
     let separator = db.iter().position(|&b| b != 0).ok_or(VerifyError::Failed)?;
     if db[separator] != 0x01 {
@@ -106,7 +121,11 @@ fn verify_pss_any_salt(modulus: &[u8], message: &[u8], signature: &[u8]) -> Resu
     m_prime.extend_from_slice(&[0u8; 8]);
     m_prime.extend_from_slice(&sha256(message));
     m_prime.extend_from_slice(salt);
-    if sha256(&m_prime) == h { Ok(()) } else { Err(VerifyError::Failed) }
+    if sha256(&m_prime) == h {
+        Ok(())
+    } else {
+        Err(VerifyError::Failed)
+    }
 }
 
 fn keccak256(parts: &[&[u8]]) -> [u8; 32] {
@@ -143,7 +162,11 @@ fn verify_ethereum(owner: &[u8], message: &[u8], signature: &[u8]) -> Result<(),
     let point = key.to_encoded_point(false);
     let recovered = keccak256(&[&point.as_bytes()[1..]]);
     let expected = keccak256(&[&owner[1..]]);
-    if recovered[12..] == expected[12..] { Ok(()) } else { Err(VerifyError::Ethereum) }
+    if recovered[12..] == expected[12..] {
+        Ok(())
+    } else {
+        Err(VerifyError::Ethereum)
+    }
 }
 
 fn verify_ed25519(owner: &[u8], message: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
@@ -151,7 +174,8 @@ fn verify_ed25519(owner: &[u8], message: &[u8], signature: &[u8]) -> Result<(), 
     let key_bytes: &[u8; 32] = owner.try_into().map_err(|_| VerifyError::Failed)?;
     let key = VerifyingKey::from_bytes(key_bytes).map_err(|_| VerifyError::Failed)?;
     let signature = Signature::from_slice(signature).map_err(|_| VerifyError::Failed)?;
-    key.verify(message, &signature).map_err(|_| VerifyError::Failed)
+    key.verify(message, &signature)
+        .map_err(|_| VerifyError::Failed)
 }
 
 #[cfg(test)]
@@ -162,7 +186,11 @@ mod tests {
     fn ethereum_item(tamper: bool) -> Vec<u8> {
         use k256::ecdsa::SigningKey;
         let key = SigningKey::from_slice(&[7u8; 32]).unwrap();
-        let owner = key.verifying_key().to_encoded_point(false).as_bytes().to_vec();
+        let owner = key
+            .verifying_key()
+            .to_encoded_point(false)
+            .as_bytes()
+            .to_vec();
         let draft = ItemDraft {
             signature_type: SignatureType::ETHEREUM,
             owner,
@@ -190,7 +218,10 @@ mod tests {
         let good = ethereum_item(false);
         assert_eq!(verify(&DataItem::parse(&good).unwrap()), Ok(()));
         let bad = ethereum_item(true);
-        assert_eq!(verify(&DataItem::parse(&bad).unwrap()), Err(VerifyError::Ethereum));
+        assert_eq!(
+            verify(&DataItem::parse(&bad).unwrap()),
+            Err(VerifyError::Ethereum)
+        );
     }
 
     #[test]
@@ -210,6 +241,9 @@ mod tests {
         assert_eq!(verify(&DataItem::parse(&item).unwrap()), Ok(()));
         let mut tampered = item.clone();
         tampered.push(0);
-        assert_eq!(verify(&DataItem::parse(&tampered).unwrap()), Err(VerifyError::Failed));
+        assert_eq!(
+            verify(&DataItem::parse(&tampered).unwrap()),
+            Err(VerifyError::Failed)
+        );
     }
 }

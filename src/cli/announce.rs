@@ -31,14 +31,22 @@ pub fn run(config: &crate::config::Config, args: Args) -> anyhow::Result<()> {
     if !(args.url.starts_with("http://") || args.url.starts_with("https://")) {
         bail!("--url must be an http(s) URL");
     }
-    let bundler = config.upstream.upload_node_url.clone().context("UPLOAD_NODE_URL must be set to announce")?;
+    let bundler = config
+        .upstream
+        .upload_node_url
+        .clone()
+        .context("UPLOAD_NODE_URL must be set to announce")?;
     let wallet = super::wallet::load_or_create(config)?;
     let draft = wallet.draft(location_tags(&args.url, args.ttl), Vec::new());
     let (bytes, id) = wallet.sign(&draft)?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(config.upstream.timeout_secs.max(1)))
+            .timeout(std::time::Duration::from_secs(
+                config.upstream.timeout_secs.max(1),
+            ))
             .build()?;
         let response = client
             .post(format!("{bundler}/tx/arweave"))

@@ -36,7 +36,9 @@ pub struct ReferenceArgs {
 
 fn notify_systemd(socket: Option<&std::path::Path>, message: &str) {
     let Some(path) = socket else { return };
-    let Ok(socket) = std::os::unix::net::UnixDatagram::unbound() else { return };
+    let Ok(socket) = std::os::unix::net::UnixDatagram::unbound() else {
+        return;
+    };
     if let Err(error) = socket.send_to(message.as_bytes(), path) {
         tracing::warn!(%error, "could not notify systemd");
     }
@@ -44,7 +46,10 @@ fn notify_systemd(socket: Option<&std::path::Path>, message: &str) {
 
 async fn wait_for_signal() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         std::future::pending::<()>().await;
         return "none";
     };
@@ -73,7 +78,11 @@ pub fn run(config: Config, args: Args) -> anyhow::Result<()> {
         .thread_name("su-http")
         .enable_all()
         .build()?;
-    let metrics = if config.metrics { crate::telemetry::init_metrics() } else { None };
+    let metrics = if config.metrics {
+        crate::telemetry::init_metrics()
+    } else {
+        None
+    };
 
     runtime.block_on(async move {
         let gateway = Gateway::new(&config.upstream)?;

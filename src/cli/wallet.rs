@@ -57,7 +57,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Loads the configured wallet, or creates `<data dir>/wallet.json` on first start.
 pub fn load_or_create(config: &crate::config::Config) -> anyhow::Result<Wallet> {
-    let salt = SigningSalt::from_len(config.signing_salt).context("signing salt must be 32 or 478")?;
+    let salt =
+        SigningSalt::from_len(config.signing_salt).context("signing salt must be 32 or 478")?;
     let path = match &config.wallet_path {
         Some(path) => path.clone(),
         None => {
@@ -70,7 +71,8 @@ pub fn load_or_create(config: &crate::config::Config) -> anyhow::Result<Wallet> 
             path
         }
     };
-    let wallet = Wallet::load(&path, salt).with_context(|| format!("loading wallet {}", path.display()))?;
+    let wallet =
+        Wallet::load(&path, salt).with_context(|| format!("loading wallet {}", path.display()))?;
     tracing::info!(address = %wallet.address_b64(), "wallet loaded");
     Ok(wallet)
 }

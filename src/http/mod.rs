@@ -2,8 +2,8 @@
 //! No business rules live here beyond request validation.
 
 pub mod error;
-mod read;
 pub mod query;
+mod read;
 pub mod route;
 mod write;
 mod write_assign;
@@ -55,15 +55,19 @@ type Body = Full<Bytes>;
 fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Body> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
 fn add_cors(request_headers: &hyper::HeaderMap, response: &mut Response<Body>) {
     let headers = response.headers_mut();
-    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     let methods = request_headers
         .get(header::ACCESS_CONTROL_REQUEST_METHOD)
         .cloned()
@@ -161,7 +165,10 @@ pub async fn serve(
         }
     }
     drop(listener);
-    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("in-flight requests did not finish within the drain deadline");
     }
 }

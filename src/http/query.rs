@@ -16,7 +16,10 @@ impl Query {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -25,20 +28,28 @@ impl Query {
 
     /// `process-id`, or its HyperBEAM alias `proc-id`.
     pub fn process_id(&self) -> Option<&str> {
-        self.get("process-id").or_else(|| self.get("proc-id")).filter(|v| !v.is_empty())
+        self.get("process-id")
+            .or_else(|| self.get("proc-id"))
+            .filter(|v| !v.is_empty())
     }
 
     fn integer(&self, name: &'static str) -> Result<Option<i64>, ApiError> {
         match self.get(name) {
             None | Some("") => Ok(None),
             Some(value) => value.parse::<i64>().map(Some).map_err(|_| {
-                ApiError::BadRequest(format!("invalid query parameter {name}: {value:?} is not an integer"))
+                ApiError::BadRequest(format!(
+                    "invalid query parameter {name}: {value:?} is not an integer"
+                ))
             }),
         }
     }
 
     /// The paging parameters: mode and bounds, and the requested limit.
-    pub fn page(&self, default_limit: usize, max_limit: usize) -> Result<(PageMode, usize), ApiError> {
+    pub fn page(
+        &self,
+        default_limit: usize,
+        max_limit: usize,
+    ) -> Result<(PageMode, usize), ApiError> {
         let limit = match self.integer("limit")? {
             None => default_limit,
             Some(limit) if limit <= 0 => {
@@ -57,16 +68,26 @@ impl Query {
             let from = self.integer("from-nonce")?;
             let to = self.integer("to-nonce")?;
             if to.is_some_and(|to| to < 0) {
-                return Err(ApiError::BadRequest("invalid query parameter to-nonce: must not be negative".into()));
+                return Err(ApiError::BadRequest(
+                    "invalid query parameter to-nonce: must not be negative".into(),
+                ));
             }
-            PageMode::Nonce { from: lower(from), to: upper(to) }
+            PageMode::Nonce {
+                from: lower(from),
+                to: upper(to),
+            }
         } else {
             let from = self.integer("from")?;
             let to = self.integer("to")?;
             if to.is_some_and(|to| to < 0) {
-                return Err(ApiError::BadRequest("invalid query parameter to: must not be negative".into()));
+                return Err(ApiError::BadRequest(
+                    "invalid query parameter to: must not be negative".into(),
+                ));
             }
-            PageMode::Timestamp { from: lower(from), to: upper(to) }
+            PageMode::Timestamp {
+                from: lower(from),
+                to: upper(to),
+            }
         };
         Ok((mode, limit))
     }
@@ -82,17 +103,67 @@ mod tests {
 
     #[test]
     fn modes_and_defaults() {
-        assert_eq!(page("").unwrap(), (PageMode::Timestamp { from: None, to: None }, 100));
-        assert_eq!(page("from=5&to=9&limit=7").unwrap(), (PageMode::Timestamp { from: Some(5), to: Some(9) }, 7));
-        assert_eq!(page("from-nonce=-1&limit=1000").unwrap(), (PageMode::Nonce { from: None, to: None }, 1000));
-        assert_eq!(page("to-nonce=3&from=9").unwrap(), (PageMode::Nonce { from: None, to: Some(3) }, 100));
-        assert_eq!(page("from-nonce").unwrap().0, PageMode::Nonce { from: None, to: None });
+        assert_eq!(
+            page("").unwrap(),
+            (
+                PageMode::Timestamp {
+                    from: None,
+                    to: None
+                },
+                100
+            )
+        );
+        assert_eq!(
+            page("from=5&to=9&limit=7").unwrap(),
+            (
+                PageMode::Timestamp {
+                    from: Some(5),
+                    to: Some(9)
+                },
+                7
+            )
+        );
+        assert_eq!(
+            page("from-nonce=-1&limit=1000").unwrap(),
+            (
+                PageMode::Nonce {
+                    from: None,
+                    to: None
+                },
+                1000
+            )
+        );
+        assert_eq!(
+            page("to-nonce=3&from=9").unwrap(),
+            (
+                PageMode::Nonce {
+                    from: None,
+                    to: Some(3)
+                },
+                100
+            )
+        );
+        assert_eq!(
+            page("from-nonce").unwrap().0,
+            PageMode::Nonce {
+                from: None,
+                to: None
+            }
+        );
         assert_eq!(page("limit=999999").unwrap().1, 5000);
     }
 
     #[test]
     fn bad_values_are_errors_naming_the_parameter() {
-        for (query, name) in [("limit=0", "limit"), ("limit=-3", "limit"), ("limit=x", "limit"), ("from=abc", "from"), ("to=1.5", "to"), ("from-nonce=z", "from-nonce"), ("to-nonce=-2", "to-nonce")] {
+        for (query, name) in [
+            ("limit=0", "limit"),
+            ("limit=-3", "limit"),
+            ("limit=x", "limit"),
+            ("from=abc", "from"),
+            ("to=1.5", "to"),
+            ("from-nonce=z", "from-nonce"),
+            ("to-nonce=-2", "to-nonce"),
+        ] {
             let error = page(query).unwrap_err().to_string();
             assert!(error.contains(name), "{query}: {error}");
         }

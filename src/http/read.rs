@@ -42,7 +42,11 @@ fn path_id(text: &str, missing: ReadError) -> Result<Id, ApiError> {
     b64::decode_id(text).ok_or(ApiError::Read(missing))
 }
 
-pub(super) async fn read(app: &Arc<App>, route: Route, query: Option<&str>) -> Result<Response<Body>, ApiError> {
+pub(super) async fn read(
+    app: &Arc<App>,
+    route: Route,
+    query: Option<&str>,
+) -> Result<Response<Body>, ApiError> {
     let query = Query::parse(query);
     match route {
         Route::Info => {
@@ -91,10 +95,17 @@ async fn by_id(app: &Arc<App>, id_text: &str, query: &Query) -> Result<Response<
     let (mode, limit) = query.page(DEFAULT_LIMIT, app.settings.max_limit)?;
     let show_anchor = query.has("show-anchor");
     let scope = match query.process_id() {
-        Some(text) => Some(b64::decode_id(text).ok_or(ApiError::Read(ReadError::MessageOrProcessNotFound))?),
+        Some(text) => {
+            Some(b64::decode_id(text).ok_or(ApiError::Read(ReadError::MessageOrProcessNotFound))?)
+        }
         None => None,
     };
-    let request = PageRequest { mode, limit, show_anchor, max_read_bytes: app.settings.max_read_memory };
+    let request = PageRequest {
+        mode,
+        limit,
+        show_anchor,
+        max_read_bytes: app.settings.max_read_memory,
+    };
     let store = app.store.clone();
     let body = blocking(move || {
         // A process id always means its schedule (PROTOCOL 3.6 step 0).

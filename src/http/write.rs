@@ -30,10 +30,17 @@ async fn read_body(request: Request<Incoming>) -> Result<Bytes, ApiError> {
     if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
         return Err(ApiError::TooLarge(MAX_BODY_BYTES));
     }
-    match Limited::new(request.into_body(), MAX_BODY_BYTES).collect().await {
+    match Limited::new(request.into_body(), MAX_BODY_BYTES)
+        .collect()
+        .await
+    {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(ApiError::TooLarge(MAX_BODY_BYTES)),
-        Err(error) => Err(ApiError::BadRequest(format!("could not read the request body: {error}"))),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+            Err(ApiError::TooLarge(MAX_BODY_BYTES))
+        }
+        Err(error) => Err(ApiError::BadRequest(format!(
+            "could not read the request body: {error}"
+        ))),
     }
 }
 
@@ -61,7 +68,10 @@ enum ItemKind {
 fn check_item(body: &[u8], accepted: &[u16]) -> Result<CheckedItem, ApiError> {
     let item = DataItem::parse(body).map_err(|error| ApiError::Item(error.to_string()))?;
     if !accepted.contains(&item.signature_type.0) {
-        return Err(ApiError::Item(format!("Unsupported signature type {}", item.signature_type.0)));
+        return Err(ApiError::Item(format!(
+            "Unsupported signature type {}",
+            item.signature_type.0
+        )));
     }
     verify::verify(&item).map_err(|error| ApiError::Item(error.to_string()))?;
     let kind = match item.tag_any(&["Type", "type"]) {
@@ -76,9 +86,15 @@ fn check_item(body: &[u8], accepted: &[u16]) -> Result<CheckedItem, ApiError> {
         .find(|tag| tag.name.ends_with("+link") || tag.value.ends_with("+link"))
         .map(|tag| tag.name.to_string());
     let limits_error = if item.tags.len() > MAX_TAGS {
-        Some(format!("Too many tags: {} (at most {MAX_TAGS})", item.tags.len()))
+        Some(format!(
+            "Too many tags: {} (at most {MAX_TAGS})",
+            item.tags.len()
+        ))
     } else if item.raw_tags.len() > MAX_TAG_BYTES {
-        Some(format!("Tags take {} bytes (at most {MAX_TAG_BYTES})", item.raw_tags.len()))
+        Some(format!(
+            "Tags take {} bytes (at most {MAX_TAG_BYTES})",
+            item.raw_tags.len()
+        ))
     } else {
         item.tags.iter().find_map(|tag| {
             if tag.name.is_empty() {
@@ -86,7 +102,10 @@ fn check_item(body: &[u8], accepted: &[u16]) -> Result<CheckedItem, ApiError> {
             } else if tag.name.len() > MAX_TAG_NAME {
                 Some(format!("Tag name longer than {MAX_TAG_NAME} bytes"))
             } else if tag.value.len() > MAX_TAG_VALUE {
-                Some(format!("Tag {} has a value longer than {MAX_TAG_VALUE} bytes", tag.name))
+                Some(format!(
+                    "Tag {} has a value longer than {MAX_TAG_VALUE} bytes",
+                    tag.name
+                ))
             } else {
                 None
             }
@@ -122,23 +141,34 @@ fn check_item(body: &[u8], accepted: &[u16]) -> Result<CheckedItem, ApiError> {
 }
 
 fn size_check(app: &App, item: Option<&CheckedItem>, body_len: usize) -> Result<(), ApiError> {
-    let Some(limit) = &app.settings.size_limit else { return Ok(()) };
+    let Some(limit) = &app.settings.size_limit else {
+        return Ok(());
+    };
     if let Some(item) = item {
         let exempt = item.kind == ItemKind::Process
             || limit.owner_whitelist.contains(&item.owner_address)
-            || (item.from_process.as_ref().is_some_and(|from| limit.from_whitelist.contains(from))
+            || (item
+                .from_process
+                .as_ref()
+                .is_some_and(|from| limit.from_whitelist.contains(from))
                 && limit.from_owner_whitelist.contains(&item.owner_address));
         if exempt {
             return Ok(());
         }
     }
     if body_len > limit.max_bytes {
-        return Err(ApiError::BadRequest(format!("Message size exceeds maximum of {} bytes", limit.max_bytes)));
+        return Err(ApiError::BadRequest(format!(
+            "Message size exceeds maximum of {} bytes",
+            limit.max_bytes
+        )));
     }
     Ok(())
 }
 
-pub(super) fn respond(receipt: &Receipt, started: Instant) -> Result<hyper::Response<Body>, ApiError> {
+pub(super) fn respond(
+    receipt: &Receipt,
+    started: Instant,
+) -> Result<hyper::Response<Body>, ApiError> {
     if receipt.fresh {
         tracing::info!(
             process = %b64::encode(&receipt.process),
@@ -153,19 +183,30 @@ pub(super) fn respond(receipt: &Receipt, started: Instant) -> Result<hyper::Resp
     Ok(json_response(StatusCode::OK, body))
 }
 
-pub(super) async fn write(app: &Arc<App>, request: Request<Incoming>) -> Result<hyper::Response<Body>, ApiError> {
+pub(super) async fn write(
+    app: &Arc<App>,
+    request: Request<Incoming>,
+) -> Result<hyper::Response<Body>, ApiError> {
     let started = Instant::now();
     if Instant::now() < app.settings.warmup_until {
         return Err(ApiError::WarmingUp);
     }
     if app.settings.max_block_height_age_secs > 0
-        && app.block_height.age_secs().is_none_or(|age| age > app.settings.max_block_height_age_secs)
+        && app
+            .block_height
+            .age_secs()
+            .is_none_or(|age| age > app.settings.max_block_height_age_secs)
     {
-        return Err(ApiError::Unavailable("the Arweave block height is stale; writes are paused"));
+        return Err(ApiError::Unavailable(
+            "the Arweave block height is stale; writes are paused",
+        ));
     }
     let query = Query::parse(request.uri().query());
     let body = read_body(request).await?;
-    let process_param = query.get("process-id").filter(|v| !v.is_empty()).map(str::to_string);
+    let process_param = query
+        .get("process-id")
+        .filter(|v| !v.is_empty())
+        .map(str::to_string);
     let assign_param = query.get("assign").map(str::to_string);
 
     if let (Some(process), Some(assign)) = (&process_param, &assign_param) {
@@ -174,24 +215,31 @@ pub(super) async fn write(app: &Arc<App>, request: Request<Incoming>) -> Result<
     }
 
     let accepted = app.settings.accepted_signature_types.clone();
-    let checked = tokio::task::spawn_blocking(move || check_item(&body, &accepted).map(|c| (c, body)))
-        .await
-        .map_err(|error| ApiError::Internal(error.to_string()))?;
+    let checked =
+        tokio::task::spawn_blocking(move || check_item(&body, &accepted).map(|c| (c, body)))
+            .await
+            .map_err(|error| ApiError::Internal(error.to_string()))?;
     let (item, body) = checked?;
     size_check(app, Some(&item), body.len())?;
 
     let process = match item.kind {
         ItemKind::Process => item.id,
-        ItemKind::Message => item.target.ok_or_else(|| ApiError::BadRequest("Length mismatch 32 - ".into()))?,
+        ItemKind::Message => item
+            .target
+            .ok_or_else(|| ApiError::BadRequest("Length mismatch 32 - ".into()))?,
     };
     if process_param.is_some() || assign_param.is_some() {
-        return Err(ApiError::BadRequest("If sending assign or process-id, you must send both.".into()));
+        return Err(ApiError::BadRequest(
+            "If sending assign or process-id, you must send both.".into(),
+        ));
     }
     if !item.has_data_protocol {
         return Err(ApiError::BadRequest("Data-Protocol tag not present".into()));
     }
     if let Some(name) = &item.link_tag {
-        return Err(ApiError::BadRequest(format!("Tag {name} cannot contain +link")));
+        return Err(ApiError::BadRequest(format!(
+            "Tag {name} cannot contain +link"
+        )));
     }
     if let Some(reason) = &item.limits_error {
         return Err(ApiError::BadRequest(reason.clone()));
@@ -206,7 +254,10 @@ pub(super) async fn write(app: &Arc<App>, request: Request<Incoming>) -> Result<
             if let Some(on_boot) = item.on_boot.as_deref().filter(|value| *value != "Data") {
                 check_on_boot(app, on_boot).await?;
             }
-            Scheduled::Process { process, item: body.to_vec() }
+            Scheduled::Process {
+                process,
+                item: body.to_vec(),
+            }
         }
         ItemKind::Message => Scheduled::Message {
             process,

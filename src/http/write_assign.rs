@@ -23,10 +23,16 @@ fn builder(reason: impl Into<String>) -> ApiError {
 async fn settlement_depth(app: &Arc<App>, process: [u8; 32]) -> Result<u64, ApiError> {
     let store = app.store.clone();
     let tag = tokio::task::spawn_blocking(move || -> Result<Option<String>, ApiError> {
-        let Some(record) = store.entry(&process, 0).map_err(|e| ApiError::Internal(e.to_string()))? else {
+        let Some(record) = store
+            .entry(&process, 0)
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+        else {
             return Ok(None);
         };
-        let Some(bytes) = store.item(&record.message_id).map_err(|e| ApiError::Internal(e.to_string()))? else {
+        let Some(bytes) = store
+            .item(&record.message_id)
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+        else {
             return Ok(None);
         };
         let item = DataItem::parse(&bytes).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -34,7 +40,9 @@ async fn settlement_depth(app: &Arc<App>, process: [u8; 32]) -> Result<u64, ApiE
     })
     .await
     .map_err(|error| ApiError::Internal(error.to_string()))??;
-    Ok(tag.and_then(|value| value.trim().parse().ok()).unwrap_or(DEFAULT_SETTLEMENT_DEPTH))
+    Ok(tag
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(DEFAULT_SETTLEMENT_DEPTH))
 }
 
 fn gateway_error(error: GatewayError) -> ApiError {
@@ -47,16 +55,32 @@ fn gateway_error(error: GatewayError) -> ApiError {
 
 /// The dedupe hashes of an AOP-1 transaction, from GraphQL and `/raw`.
 async fn transaction_hashes(app: &App, transaction: &str) -> Result<DedupeHashes, ApiError> {
-    let metadata = app.gateway.transaction(transaction).await.map_err(gateway_error)?;
+    let metadata = app
+        .gateway
+        .transaction(transaction)
+        .await
+        .map_err(gateway_error)?;
     let data = app.gateway.raw(transaction).await.map_err(gateway_error)?;
     let decode = |value: &Option<String>| -> Vec<u8> {
-        value.as_deref().filter(|v| !v.is_empty()).and_then(b64::decode).unwrap_or_default()
+        value
+            .as_deref()
+            .filter(|v| !v.is_empty())
+            .and_then(b64::decode)
+            .unwrap_or_default()
     };
     let target = decode(&metadata.recipient);
     let anchor = decode(&metadata.anchor);
-    let tags: Vec<(&str, &str)> =
-        metadata.tags.iter().map(|tag| (tag.name.as_str(), tag.value.as_str())).collect();
-    let input = DedupeInput { target: &target, anchor: &anchor, tags: &tags, data: &data };
+    let tags: Vec<(&str, &str)> = metadata
+        .tags
+        .iter()
+        .map(|tag| (tag.name.as_str(), tag.value.as_str()))
+        .collect();
+    let input = DedupeInput {
+        target: &target,
+        anchor: &anchor,
+        tags: &tags,
+        data: &data,
+    };
     Ok(DedupeHashes {
         ordered: dedupe_hash(&input, TagOrder::Sorted),
         unordered: dedupe_hash(&input, TagOrder::AsGiven),
@@ -84,15 +108,19 @@ pub(super) async fn assign(
     if transaction_text.len() != 43 {
         return Err(builder("assign param must be 43 characters"));
     }
-    let transaction =
-        b64::decode_id(transaction_text).ok_or_else(|| builder("assign param must be a base64url id"))?;
+    let transaction = b64::decode_id(transaction_text)
+        .ok_or_else(|| builder("assign param must be a base64url id"))?;
     let exclude: Vec<String> = match query.get("exclude") {
         Some(list) => list.split(',').map(str::to_string).collect(),
         None => Vec::new(),
     };
     let dedupe = if query.has("base-layer") {
         let depth = settlement_depth(app, process).await?;
-        let confirmations = app.gateway.confirmations(transaction_text).await.map_err(gateway_error)?;
+        let confirmations = app
+            .gateway
+            .confirmations(transaction_text)
+            .await
+            .map_err(gateway_error)?;
         if confirmations < depth {
             return Err(builder("Not enough confirmations to assign"));
         }
@@ -102,7 +130,12 @@ pub(super) async fn assign(
     };
     let receipt = app
         .sequencer
-        .append(Scheduled::Assign { process, transaction, exclude, dedupe })
+        .append(Scheduled::Assign {
+            process,
+            transaction,
+            exclude,
+            dedupe,
+        })
         .await?;
     super::write::respond(&receipt, started)
 }

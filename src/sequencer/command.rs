@@ -15,9 +15,19 @@ pub enum Request {
     /// A verified Process item (AOP-6: it becomes nonce 0 of its own schedule).
     Process { process: Id, item: Vec<u8> },
     /// A verified Message item for `process`.
-    Message { process: Id, message: Id, item: Vec<u8>, dedupe: Option<DedupeHashes> },
+    Message {
+        process: Id,
+        message: Id,
+        item: Vec<u8>,
+        dedupe: Option<DedupeHashes>,
+    },
     /// An assignment of an existing transaction.
-    Assign { process: Id, transaction: Id, exclude: Vec<String>, dedupe: Option<DedupeHashes> },
+    Assign {
+        process: Id,
+        transaction: Id,
+        exclude: Vec<String>,
+        dedupe: Option<DedupeHashes>,
+    },
 }
 
 impl Request {

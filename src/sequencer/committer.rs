@@ -16,15 +16,30 @@ pub(super) struct Committer {
 }
 
 impl Committer {
-    pub(super) fn new(context: Arc<SequencerContext>, config: SequencerConfig, next_sequence: u64) -> Self {
-        Self { context, config, next_sequence }
+    pub(super) fn new(
+        context: Arc<SequencerContext>,
+        config: SequencerConfig,
+        next_sequence: u64,
+    ) -> Self {
+        Self {
+            context,
+            config,
+            next_sequence,
+        }
     }
 
     pub(super) fn run(mut self, inbox: Receiver<Staged>) {
         while let Ok(first) = inbox.recv() {
             let mut round: Vec<Staged> = vec![first];
-            round.extend(inbox.try_iter().take(self.config.max_commit.saturating_sub(1)));
-            let mut commit = Commit { entries: Vec::with_capacity(round.len()), sync: self.config.sync };
+            round.extend(
+                inbox
+                    .try_iter()
+                    .take(self.config.max_commit.saturating_sub(1)),
+            );
+            let mut commit = Commit {
+                entries: Vec::with_capacity(round.len()),
+                sync: self.config.sync,
+            };
             for staged in &mut round {
                 if let Some(mut entry) = staged.entry.take() {
                     entry.record.sequence = self.next_sequence;
@@ -41,9 +56,11 @@ impl Committer {
                     (self.context.on_fatal)();
                     return;
                 }
-                metrics::histogram!("su_store_commit_seconds").record(started.elapsed().as_secs_f64());
+                metrics::histogram!("su_store_commit_seconds")
+                    .record(started.elapsed().as_secs_f64());
                 metrics::histogram!("su_store_commit_entries").record(commit.entries.len() as f64);
-                metrics::counter!("su_sequencer_entries_total").increment(commit.entries.len() as u64);
+                metrics::counter!("su_sequencer_entries_total")
+                    .increment(commit.entries.len() as u64);
             }
             for staged in round {
                 let receipt = staged.receipt;

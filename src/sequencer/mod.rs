@@ -32,7 +32,12 @@ pub struct SequencerConfig {
 
 impl Default for SequencerConfig {
     fn default() -> Self {
-        Self { shards: 2, mailbox: 1024, max_commit: 512, sync: true }
+        Self {
+            shards: 2,
+            mailbox: 1024,
+            max_commit: 512,
+            sync: true,
+        }
     }
 }
 
@@ -92,7 +97,11 @@ impl Sequencer {
         config: SequencerConfig,
     ) -> std::io::Result<(Self, SequencerThreads)> {
         let context = Arc::new(context);
-        let next_sequence = context.store.last_sequence().map_err(std::io::Error::other)? + 1;
+        let next_sequence = context
+            .store
+            .last_sequence()
+            .map_err(std::io::Error::other)?
+            + 1;
         let (commit_tx, commit_rx) = bounded(COMMITTER_QUEUE);
         let mut threads = Vec::new();
         let committer = committer::Committer::new(context.clone(), config, next_sequence);
@@ -112,17 +121,24 @@ impl Sequencer {
                     .spawn(move || shard.run(rx))?,
             );
         }
-        Ok((Self { mailboxes: mailboxes.into() }, SequencerThreads { threads }))
+        Ok((
+            Self {
+                mailboxes: mailboxes.into(),
+            },
+            SequencerThreads { threads },
+        ))
     }
 
     /// Schedules a request; resolves once its entry is durable (or it was a repeat).
     pub async fn append(&self, request: Request) -> Result<Receipt, AppendError> {
         let (reply, receipt) = tokio::sync::oneshot::channel();
         let shard = shard_of(request.process(), self.mailboxes.len());
-        self.mailboxes[shard].try_send(Envelope { request, reply }).map_err(|err| match err {
-            TrySendError::Full(_) => AppendError::Busy,
-            TrySendError::Disconnected(_) => AppendError::Stopped,
-        })?;
+        self.mailboxes[shard]
+            .try_send(Envelope { request, reply })
+            .map_err(|err| match err {
+                TrySendError::Full(_) => AppendError::Busy,
+                TrySendError::Disconnected(_) => AppendError::Stopped,
+            })?;
         receipt.await.map_err(|_| AppendError::Stopped)?
     }
 

@@ -65,7 +65,15 @@ impl Shard {
                 Ok((entry, receipt)) => {
                     metrics::histogram!("su_sequencer_stage_seconds", "shard" => shard_label.clone())
                         .record(started.elapsed().as_secs_f64());
-                    if self.committer.send(Staged { entry, receipt, reply }).is_err() {
+                    if self
+                        .committer
+                        .send(Staged {
+                            entry,
+                            receipt,
+                            reply,
+                        })
+                        .is_err()
+                    {
                         tracing::error!(shard = self.index, "committer stopped; shard exits");
                         return;
                     }
@@ -97,15 +105,21 @@ impl Shard {
     /// The receipt of an item already scheduled in this process, if any.
     fn existing(&mut self, process: &Id, id: &Id) -> Result<Option<Receipt>, StoreError> {
         if let Some(receipt) = self.recent_items.get(id) {
-            return Ok(Some(Receipt { fresh: false, ..*receipt }));
+            return Ok(Some(Receipt {
+                fresh: false,
+                ..*receipt
+            }));
         }
         let hits = self.context.store.find_id(id, Some(process), usize::MAX)?;
         let Some(hit) = hits.into_iter().find(|hit| hit.role == IdRole::Body) else {
             return Ok(None);
         };
         let record = self.context.store.entry(process, hit.nonce)?;
-        let assignment_id =
-            record.ok_or(StoreError::Corrupt { what: "entry named by the id index" })?.assignment_id;
+        let assignment_id = record
+            .ok_or(StoreError::Corrupt {
+                what: "entry named by the id index",
+            })?
+            .assignment_id;
         Ok(Some(Receipt {
             id: *id,
             process: *process,
@@ -122,7 +136,13 @@ impl Shard {
         }
         for hash in [&hashes.ordered, &hashes.unordered] {
             let recent = self.recent_hashes.contains(&(*process, *hash));
-            if recent || self.context.store.has_dedupe(process, hash).map_err(internal)? {
+            if recent
+                || self
+                    .context
+                    .store
+                    .has_dedupe(process, hash)
+                    .map_err(internal)?
+            {
                 return Err(Rejection::DeepHashExists.into());
             }
         }
@@ -136,11 +156,25 @@ impl Shard {
                     return Ok((None, receipt));
                 }
                 if self.tip(&process).map_err(internal)?.is_some() {
-                    return Err(AppendError::Internal("process has entries but no record".into()));
+                    return Err(AppendError::Internal(
+                        "process has entries but no record".into(),
+                    ));
                 }
-                self.schedule(process, EntryKind::Process, process, Some(item), None, Vec::new())
+                self.schedule(
+                    process,
+                    EntryKind::Process,
+                    process,
+                    Some(item),
+                    None,
+                    Vec::new(),
+                )
             }
-            Request::Message { process, message, item, dedupe } => {
+            Request::Message {
+                process,
+                message,
+                item,
+                dedupe,
+            } => {
                 if let Some(receipt) = self.existing(&process, &message).map_err(internal)? {
                     return Ok((None, receipt));
                 }
@@ -150,16 +184,35 @@ impl Shard {
                 if let Some(hashes) = &dedupe {
                     self.check_dedupe(&process, hashes)?;
                 }
-                self.schedule(process, EntryKind::Message, message, Some(item), dedupe, Vec::new())
+                self.schedule(
+                    process,
+                    EntryKind::Message,
+                    message,
+                    Some(item),
+                    dedupe,
+                    Vec::new(),
+                )
             }
-            Request::Assign { process, transaction, exclude, dedupe } => {
+            Request::Assign {
+                process,
+                transaction,
+                exclude,
+                dedupe,
+            } => {
                 if self.tip(&process).map_err(internal)?.is_none() {
                     return Err(Rejection::ProcessNotFound.into());
                 }
                 if let Some(hashes) = &dedupe {
                     self.check_dedupe(&process, hashes)?;
                 }
-                self.schedule(process, EntryKind::AssignmentOnly, transaction, None, dedupe, exclude)
+                self.schedule(
+                    process,
+                    EntryKind::AssignmentOnly,
+                    transaction,
+                    None,
+                    dedupe,
+                    exclude,
+                )
             }
         }
     }
@@ -175,7 +228,10 @@ impl Shard {
     ) -> Result<(Option<StagedEntry>, Receipt), AppendError> {
         let previous = self.tip(&process).map_err(internal)?;
         let (nonce, hash_chain) = match &previous {
-            Some(tip) => (tip.nonce + 1, domain::next_hash_chain(&tip.assignment_id, &tip.hash_chain)),
+            Some(tip) => (
+                tip.nonce + 1,
+                domain::next_hash_chain(&tip.assignment_id, &tip.hash_chain),
+            ),
             None => (0, domain::seed_hash_chain(&process)),
         };
         let timestamp = domain::next_timestamp(now_ms(), previous.map(|tip| tip.timestamp));
@@ -191,14 +247,41 @@ impl Shard {
         let wallet = &self.context.wallet;
         let draft = wallet.draft(domain::assignment_tags(&fields), Vec::new());
         let signing = Instant::now();
-        let (assignment, assignment_id) =
-            wallet.sign(&draft).map_err(|err| AppendError::Internal(err.to_string()))?;
+        let (assignment, assignment_id) = wallet
+            .sign(&draft)
+            .map_err(|err| AppendError::Internal(err.to_string()))?;
         metrics::histogram!("su_sequencer_sign_seconds").record(signing.elapsed().as_secs_f64());
 
-        let record = EntryRecord { kind, timestamp, sequence: 0, assignment_id, message_id, hash_chain };
-        let id = if kind == EntryKind::AssignmentOnly { assignment_id } else { message_id };
-        let receipt = Receipt { id, process, nonce, timestamp, assignment_id, fresh: true };
-        self.tips.put(process, Tip { nonce, timestamp, hash_chain, assignment_id });
+        let record = EntryRecord {
+            kind,
+            timestamp,
+            sequence: 0,
+            assignment_id,
+            message_id,
+            hash_chain,
+        };
+        let id = if kind == EntryKind::AssignmentOnly {
+            assignment_id
+        } else {
+            message_id
+        };
+        let receipt = Receipt {
+            id,
+            process,
+            nonce,
+            timestamp,
+            assignment_id,
+            fresh: true,
+        };
+        self.tips.put(
+            process,
+            Tip {
+                nonce,
+                timestamp,
+                hash_chain,
+                assignment_id,
+            },
+        );
         if kind.has_body() {
             self.recent_items.put(message_id, receipt);
         }

@@ -23,7 +23,9 @@ pub const LOG: &str = "log";
 pub const OUTBOX: &str = "outbox";
 
 /// Every column family, in creation order.
-pub const ALL: [&str; 9] = [META, ITEMS, ENTRIES, BY_TIME, BY_ID, PROCESSES, DEDUPE, LOG, OUTBOX];
+pub const ALL: [&str; 9] = [
+    META, ITEMS, ENTRIES, BY_TIME, BY_ID, PROCESSES, DEDUPE, LOG, OUTBOX,
+];
 
 /// Options per column family, sharing one block cache.
 pub fn descriptors(cache: &Cache) -> Vec<ColumnFamilyDescriptor> {

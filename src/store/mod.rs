@@ -67,12 +67,9 @@ impl Store {
         let cache = Cache::new_lru_cache(64 << 20);
         let db = match mode {
             OpenMode::ReadWrite => DB::open_cf_descriptors(&options, dir, cf::descriptors(&cache))?,
-            OpenMode::ReadOnly => DB::open_cf_descriptors_read_only(
-                &options,
-                dir,
-                cf::descriptors(&cache),
-                false,
-            )?,
+            OpenMode::ReadOnly => {
+                DB::open_cf_descriptors_read_only(&options, dir, cf::descriptors(&cache), false)?
+            }
         };
         let store = Self { db };
         store.check_schema(mode)?;
@@ -85,9 +82,14 @@ impl Store {
             Some(bytes) => {
                 let found = <[u8; 4]>::try_from(bytes.as_slice())
                     .map(u32::from_be_bytes)
-                    .map_err(|_| StoreError::Corrupt { what: "schema version" })?;
+                    .map_err(|_| StoreError::Corrupt {
+                        what: "schema version",
+                    })?;
                 if found > SCHEMA_VERSION {
-                    return Err(StoreError::NewerSchema { found, supported: SCHEMA_VERSION });
+                    return Err(StoreError::NewerSchema {
+                        found,
+                        supported: SCHEMA_VERSION,
+                    });
                 }
             }
             None if mode == OpenMode::ReadWrite => {
@@ -104,7 +106,9 @@ impl Store {
 
     /// The entry at `(process, nonce)`.
     pub fn entry(&self, process: &Id, nonce: u64) -> Result<Option<EntryRecord>, StoreError> {
-        let value = self.db.get_pinned_cf(cf(&self.db, cf::ENTRIES), keys::entry(process, nonce))?;
+        let value = self
+            .db
+            .get_pinned_cf(cf(&self.db, cf::ENTRIES), keys::entry(process, nonce))?;
         value
             .map(|bytes| EntryRecord::decode(&bytes).ok_or(StoreError::Corrupt { what: "entry" }))
             .transpose()
@@ -114,12 +118,16 @@ impl Store {
     pub fn last_entry(&self, process: &Id) -> Result<Option<(u64, EntryRecord)>, StoreError> {
         let mut options = ReadOptions::default();
         options.set_iterate_lower_bound(keys::entry(process, 0).to_vec());
-        let mut iter = self.db.raw_iterator_cf_opt(cf(&self.db, cf::ENTRIES), options);
+        let mut iter = self
+            .db
+            .raw_iterator_cf_opt(cf(&self.db, cf::ENTRIES), options);
         iter.seek_for_prev(keys::entry(process, u64::MAX));
         match iter.item() {
             Some((key, value)) if key.starts_with(process) => {
-                let nonce = keys::u64_at(key, 32).ok_or(StoreError::Corrupt { what: "entry key" })?;
-                let record = EntryRecord::decode(value).ok_or(StoreError::Corrupt { what: "entry" })?;
+                let nonce =
+                    keys::u64_at(key, 32).ok_or(StoreError::Corrupt { what: "entry key" })?;
+                let record =
+                    EntryRecord::decode(value).ok_or(StoreError::Corrupt { what: "entry" })?;
                 Ok(Some((nonce, record)))
             }
             _ => {
@@ -131,9 +139,13 @@ impl Store {
 
     /// The process record, if this SU hosts the process.
     pub fn process(&self, process: &Id) -> Result<Option<ProcessRecord>, StoreError> {
-        let value = self.db.get_pinned_cf(cf(&self.db, cf::PROCESSES), process)?;
+        let value = self
+            .db
+            .get_pinned_cf(cf(&self.db, cf::PROCESSES), process)?;
         value
-            .map(|bytes| ProcessRecord::decode(&bytes).ok_or(StoreError::Corrupt { what: "process" }))
+            .map(|bytes| {
+                ProcessRecord::decode(&bytes).ok_or(StoreError::Corrupt { what: "process" })
+            })
             .transpose()
     }
 
@@ -144,7 +156,10 @@ impl Store {
 
     /// Whether a dedupe hash is recorded for the process.
     pub fn has_dedupe(&self, process: &Id, hash: &[u8; 48]) -> Result<bool, StoreError> {
-        Ok(self.db.get_pinned_cf(cf(&self.db, cf::DEDUPE), keys::dedupe(process, hash))?.is_some())
+        Ok(self
+            .db
+            .get_pinned_cf(cf(&self.db, cf::DEDUPE), keys::dedupe(process, hash))?
+            .is_some())
     }
 
     /// Up to `max` entries that an id names, optionally only in one process, in key order
@@ -156,8 +171,14 @@ impl Store {
         max: usize,
     ) -> Result<Vec<IdHit>, StoreError> {
         let (start, end) = match process {
-            Some(process) => (keys::by_id(id, process, 0).to_vec(), keys::by_id(id, process, u64::MAX).to_vec()),
-            None => (keys::by_id(id, &[0; 32], 0).to_vec(), keys::by_id(id, &[0xff; 32], u64::MAX).to_vec()),
+            Some(process) => (
+                keys::by_id(id, process, 0).to_vec(),
+                keys::by_id(id, process, u64::MAX).to_vec(),
+            ),
+            None => (
+                keys::by_id(id, &[0; 32], 0).to_vec(),
+                keys::by_id(id, &[0xff; 32], u64::MAX).to_vec(),
+            ),
         };
         let mut options = ReadOptions::default();
         let mut upper = end;
@@ -176,17 +197,26 @@ impl Store {
             let nonce = keys::u64_at(&key, 64).ok_or(StoreError::Corrupt { what: "id index" })?;
             let (role, timestamp) =
                 records::decode_id_value(&value).ok_or(StoreError::Corrupt { what: "id index" })?;
-            hits.push(IdHit { process, nonce, role, timestamp });
+            hits.push(IdHit {
+                process,
+                nonce,
+                role,
+                timestamp,
+            });
         }
         Ok(hits)
     }
 
     /// The smallest nonce whose timestamp is greater than `after`, if any.
     pub fn first_nonce_after(&self, process: &Id, after: u64) -> Result<Option<u64>, StoreError> {
-        let Some(start) = after.checked_add(1) else { return Ok(None) };
+        let Some(start) = after.checked_add(1) else {
+            return Ok(None);
+        };
         let mut options = ReadOptions::default();
         options.set_iterate_upper_bound(keys::by_time(process, u64::MAX, u64::MAX).to_vec());
-        let mut iter = self.db.raw_iterator_cf_opt(cf(&self.db, cf::BY_TIME), options);
+        let mut iter = self
+            .db
+            .raw_iterator_cf_opt(cf(&self.db, cf::BY_TIME), options);
         iter.seek(keys::by_time(process, start, 0));
         match iter.key() {
             Some(key) if key.starts_with(process) => Ok(keys::u64_at(key, 40)),
@@ -201,7 +231,9 @@ impl Store {
     pub fn last_nonce_until(&self, process: &Id, until: u64) -> Result<Option<u64>, StoreError> {
         let mut options = ReadOptions::default();
         options.set_iterate_lower_bound(keys::by_time(process, 0, 0).to_vec());
-        let mut iter = self.db.raw_iterator_cf_opt(cf(&self.db, cf::BY_TIME), options);
+        let mut iter = self
+            .db
+            .raw_iterator_cf_opt(cf(&self.db, cf::BY_TIME), options);
         iter.seek_for_prev(keys::by_time(process, until, u64::MAX));
         match iter.key() {
             Some(key) if key.starts_with(process) => Ok(keys::u64_at(key, 40)),
@@ -230,11 +262,12 @@ impl Store {
         let mut upper = keys::entry(process, last).to_vec();
         upper.push(0);
         options.set_iterate_upper_bound(upper);
-        let mut iter = self.db.raw_iterator_cf_opt(cf(&self.db, cf::ENTRIES), options);
+        let mut iter = self
+            .db
+            .raw_iterator_cf_opt(cf(&self.db, cf::ENTRIES), options);
         let items = cf(&self.db, cf::ITEMS);
-        let read_item = |id: &Id| -> Result<Option<Vec<u8>>, StoreError> {
-            Ok(snapshot.get_cf(items, id)?)
-        };
+        let read_item =
+            |id: &Id| -> Result<Option<Vec<u8>>, StoreError> { Ok(snapshot.get_cf(items, id)?) };
         iter.seek(keys::entry(process, first));
         while let Some((key, value)) = iter.item() {
             let nonce = keys::u64_at(key, 32).ok_or(StoreError::Corrupt { what: "entry key" })?;
@@ -260,9 +293,15 @@ impl Store {
             None => IteratorMode::Start,
         };
         let mut out = Vec::new();
-        for item in self.db.iterator_cf(cf(&self.db, cf::PROCESSES), mode).take(max) {
+        for item in self
+            .db
+            .iterator_cf(cf(&self.db, cf::PROCESSES), mode)
+            .take(max)
+        {
             let (key, _) = item?;
-            out.push(keys::id_at(&key, 0).ok_or(StoreError::Corrupt { what: "process key" })?);
+            out.push(keys::id_at(&key, 0).ok_or(StoreError::Corrupt {
+                what: "process key",
+            })?);
         }
         Ok(out)
     }
@@ -283,14 +322,22 @@ impl Store {
     /// The persisted block height, if any.
     pub fn block_height(&self) -> Result<Option<u64>, StoreError> {
         match self.db.get_cf(cf(&self.db, cf::META), BLOCK_HEIGHT_KEY)? {
-            Some(bytes) => Ok(Some(keys::u64_at(&bytes, 0).ok_or(StoreError::Corrupt { what: "block height" })?)),
+            Some(bytes) => Ok(Some(keys::u64_at(&bytes, 0).ok_or(
+                StoreError::Corrupt {
+                    what: "block height",
+                },
+            )?)),
             None => Ok(None),
         }
     }
 
     /// Persists the block height (not synced: losing it only means a slightly older height).
     pub fn put_block_height(&self, height: u64) -> Result<(), StoreError> {
-        Ok(self.db.put_cf(cf(&self.db, cf::META), BLOCK_HEIGHT_KEY, height.to_be_bytes())?)
+        Ok(self.db.put_cf(
+            cf(&self.db, cf::META),
+            BLOCK_HEIGHT_KEY,
+            height.to_be_bytes(),
+        )?)
     }
 
     /// Up to `max` outbox rows in key order, starting at `from`.
@@ -305,7 +352,11 @@ impl Store {
             let corrupt = || StoreError::Corrupt { what: "outbox row" };
             let id = keys::id_at(&value, 0).ok_or_else(corrupt)?;
             let enqueued_ms = keys::u64_at(&value, 32).ok_or_else(corrupt)?;
-            rows.push(OutboxRow { key: key.to_vec(), id, enqueued_ms });
+            rows.push(OutboxRow {
+                key: key.to_vec(),
+                id,
+                enqueued_ms,
+            });
         }
         Ok(rows)
     }
@@ -320,7 +371,10 @@ impl Store {
         cf::ALL
             .iter()
             .filter_map(|&name_cf| {
-                self.db.property_int_value_cf(cf(&self.db, name_cf), name).ok().flatten()
+                self.db
+                    .property_int_value_cf(cf(&self.db, name_cf), name)
+                    .ok()
+                    .flatten()
             })
             .sum()
     }

@@ -118,7 +118,9 @@ impl ProcessRecord {
         if bytes.len() != 9 || bytes[0] != 0 {
             return None;
         }
-        Some(Self { timestamp: u64::from_be_bytes(bytes[1..].try_into().ok()?) })
+        Some(Self {
+            timestamp: u64::from_be_bytes(bytes[1..].try_into().ok()?),
+        })
     }
 }
 
@@ -139,6 +141,9 @@ mod tests {
         assert_eq!(EntryRecord::decode(&record.encode()), Some(record));
         assert_eq!(EntryRecord::decode(&[9; 113]), None);
         assert_eq!(EntryRecord::decode(&[0; 5]), None);
-        assert_eq!(decode_id_value(&encode_id_value(IdRole::Assigned, 5)), Some((IdRole::Assigned, 5)));
+        assert_eq!(
+            decode_id_value(&encode_id_value(IdRole::Assigned, 5)),
+            Some((IdRole::Assigned, 5))
+        );
     }
 }

@@ -28,10 +28,18 @@ pub struct Commit {
 
 pub(super) fn build_batch(db: &DB, commit: &Commit) -> WriteBatch {
     let handle = |name| db.cf_handle(name).expect("every CF in cf::ALL is opened");
-    let (items, entries, by_time, by_id) =
-        (handle(cf::ITEMS), handle(cf::ENTRIES), handle(cf::BY_TIME), handle(cf::BY_ID));
-    let (processes, dedupe, log, outbox) =
-        (handle(cf::PROCESSES), handle(cf::DEDUPE), handle(cf::LOG), handle(cf::OUTBOX));
+    let (items, entries, by_time, by_id) = (
+        handle(cf::ITEMS),
+        handle(cf::ENTRIES),
+        handle(cf::BY_TIME),
+        handle(cf::BY_ID),
+    );
+    let (processes, dedupe, log, outbox) = (
+        handle(cf::PROCESSES),
+        handle(cf::DEDUPE),
+        handle(cf::LOG),
+        handle(cf::OUTBOX),
+    );
     let mut batch = WriteBatch::default();
     for entry in &commit.entries {
         let record = &entry.record;
@@ -44,7 +52,11 @@ pub(super) fn build_batch(db: &DB, commit: &Commit) -> WriteBatch {
             keys::by_id(&record.assignment_id, process, nonce),
             encode_id_value(IdRole::Assignment, record.timestamp),
         );
-        let message_role = if record.kind.has_body() { IdRole::Body } else { IdRole::Assigned };
+        let message_role = if record.kind.has_body() {
+            IdRole::Body
+        } else {
+            IdRole::Assigned
+        };
         batch.put_cf(
             by_id,
             keys::by_id(&record.message_id, process, nonce),
@@ -52,11 +64,26 @@ pub(super) fn build_batch(db: &DB, commit: &Commit) -> WriteBatch {
         );
         if let Some(body) = &entry.body {
             batch.put_cf(items, record.message_id, body);
-            batch.put_cf(outbox, keys::outbox(sequence, 0), outbox_value(&record.message_id, record.timestamp));
+            batch.put_cf(
+                outbox,
+                keys::outbox(sequence, 0),
+                outbox_value(&record.message_id, record.timestamp),
+            );
         }
-        batch.put_cf(outbox, keys::outbox(sequence, 1), outbox_value(&record.assignment_id, record.timestamp));
+        batch.put_cf(
+            outbox,
+            keys::outbox(sequence, 1),
+            outbox_value(&record.assignment_id, record.timestamp),
+        );
         if record.kind == EntryKind::Process {
-            batch.put_cf(processes, process, ProcessRecord { timestamp: record.timestamp }.encode());
+            batch.put_cf(
+                processes,
+                process,
+                ProcessRecord {
+                    timestamp: record.timestamp,
+                }
+                .encode(),
+            );
         }
         if let Some(hash) = &entry.dedupe_hash {
             batch.put_cf(dedupe, keys::dedupe(process, hash), []);

@@ -15,14 +15,20 @@ pub struct BlockHeight {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 impl BlockHeight {
     /// Starts from the persisted height (0 on a new store).
     pub fn from_store(store: &Store) -> Self {
         let height = store.block_height().ok().flatten().unwrap_or(0);
-        Self { height: Arc::new(AtomicU64::new(height)), refreshed_at_ms: AtomicU64::new(0) }
+        Self {
+            height: Arc::new(AtomicU64::new(height)),
+            refreshed_at_ms: AtomicU64::new(0),
+        }
     }
 
     pub fn get(&self) -> u64 {
@@ -44,7 +50,11 @@ impl BlockHeight {
     }
 
     /// One refresh: fetch, store in memory, persist.
-    pub async fn refresh(&self, gateway: &Gateway, store: &Arc<Store>) -> Result<u64, super::GatewayError> {
+    pub async fn refresh(
+        &self,
+        gateway: &Gateway,
+        store: &Arc<Store>,
+    ) -> Result<u64, super::GatewayError> {
         let height = gateway.height().await?;
         self.set(height);
         let store = store.clone();

@@ -77,7 +77,9 @@ impl Gateway {
     }
 
     fn arweave(&self) -> Result<&str, GatewayError> {
-        self.arweave_url.as_deref().ok_or(GatewayError::NotConfigured)
+        self.arweave_url
+            .as_deref()
+            .ok_or(GatewayError::NotConfigured)
     }
 
     async fn get_ok(&self, url: String) -> Result<reqwest::Response, GatewayError> {
@@ -91,14 +93,22 @@ impl Gateway {
     /// `GET /info` → the current block height.
     pub async fn height(&self) -> Result<u64, GatewayError> {
         let response = self.get_ok(format!("{}/info", self.arweave()?)).await?;
-        let info: Info = response.json().await.map_err(|err| GatewayError::Json(err.to_string()))?;
+        let info: Info = response
+            .json()
+            .await
+            .map_err(|err| GatewayError::Json(err.to_string()))?;
         Ok(info.height)
     }
 
     /// `GET /tx/{id}/status` → confirmations.
     pub async fn confirmations(&self, id: &str) -> Result<u64, GatewayError> {
-        let response = self.get_ok(format!("{}/tx/{id}/status", self.arweave()?)).await?;
-        let status: Status = response.json().await.map_err(|err| GatewayError::Json(err.to_string()))?;
+        let response = self
+            .get_ok(format!("{}/tx/{id}/status", self.arweave()?))
+            .await?;
+        let status: Status = response
+            .json()
+            .await
+            .map_err(|err| GatewayError::Json(err.to_string()))?;
         Ok(status.number_of_confirmations)
     }
 
@@ -125,18 +135,28 @@ impl Gateway {
 
     /// GraphQL `transactions(ids: [id])`: the first edge's node, or `NotFound`.
     pub async fn transaction(&self, id: &str) -> Result<GraphqlTransaction, GatewayError> {
-        let base = self.graphql_url.as_deref().ok_or(GatewayError::NotConfigured)?;
+        let base = self
+            .graphql_url
+            .as_deref()
+            .ok_or(GatewayError::NotConfigured)?;
         let query = format!(
             "query {{ transactions(ids: [\"{id}\"]) {{ edges {{ node {{ id signature anchor \
              owner {{ address key }} tags {{ name value }} recipient }} }} }} }}"
         );
         let body = serde_json::json!({ "query": query, "variables": {} });
-        let response = self.client.post(format!("{base}/graphql")).json(&body).send().await?;
+        let response = self
+            .client
+            .post(format!("{base}/graphql"))
+            .json(&body)
+            .send()
+            .await?;
         if !response.status().is_success() {
             return Err(GatewayError::Status(response.status()));
         }
-        let value: serde_json::Value =
-            response.json().await.map_err(|err| GatewayError::Json(err.to_string()))?;
+        let value: serde_json::Value = response
+            .json()
+            .await
+            .map_err(|err| GatewayError::Json(err.to_string()))?;
         let node = value
             .pointer("/data/transactions/edges/0/node")
             .cloned()

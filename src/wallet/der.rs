@@ -21,7 +21,9 @@ impl<'a> Reader<'a> {
             if n_bytes == 0 || n_bytes > 4 || rest.len() < n_bytes {
                 return None;
             }
-            let len = rest[..n_bytes].iter().fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+            let len = rest[..n_bytes]
+                .iter()
+                .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
             rest = &rest[n_bytes..];
             len
         };
@@ -35,7 +37,10 @@ impl<'a> Reader<'a> {
 
     fn integer(&mut self) -> Option<Vec<u8>> {
         let contents = self.element(0x02)?;
-        let start = contents.iter().position(|&b| b != 0).unwrap_or(contents.len());
+        let start = contents
+            .iter()
+            .position(|&b| b != 0)
+            .unwrap_or(contents.len());
         Some(contents[start..].to_vec())
     }
 }
@@ -43,11 +48,17 @@ impl<'a> Reader<'a> {
 /// PKCS#8 `PrivateKeyInfo` wrapping a PKCS#1 `RSAPrivateKey` → JWK members.
 pub(super) fn jwk_from_pkcs8(pkcs8: &[u8]) -> Option<Jwk> {
     let mut outer = Reader { bytes: pkcs8 };
-    let mut info = Reader { bytes: outer.element(0x30)? };
+    let mut info = Reader {
+        bytes: outer.element(0x30)?,
+    };
     info.integer()?;
     info.element(0x30)?;
-    let mut octets = Reader { bytes: info.element(0x04)? };
-    let mut key = Reader { bytes: octets.element(0x30)? };
+    let mut octets = Reader {
+        bytes: info.element(0x04)?,
+    };
+    let mut key = Reader {
+        bytes: octets.element(0x30)?,
+    };
     key.integer()?;
     Some(Jwk {
         n: key.integer()?,

@@ -35,7 +35,10 @@ impl Jwk {
         let parsed: JwkText =
             serde_json::from_str(text).map_err(|err| WalletError::Parse(err.to_string()))?;
         if parsed.kty != "RSA" {
-            return Err(WalletError::Parse(format!("kty must be RSA, found {}", parsed.kty)));
+            return Err(WalletError::Parse(format!(
+                "kty must be RSA, found {}",
+                parsed.kty
+            )));
         }
         let member = |name: &str, value: &str| {
             b64::decode(value.trim_end_matches('='))

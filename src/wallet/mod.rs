@@ -16,9 +16,15 @@ pub use jwk::Jwk;
 #[derive(Debug, thiserror::Error)]
 pub enum WalletError {
     #[error("failed to read wallet file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("failed to write wallet file {path}: {source}")]
-    Write { path: String, source: std::io::Error },
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("failed to parse the wallet file: {0}")]
     Parse(String),
     #[error("wallet modulus must be 512 bytes (RSA-4096), found {0}")]
@@ -75,8 +81,10 @@ impl std::fmt::Debug for Wallet {
 impl Wallet {
     /// Loads a JWK file.
     pub fn load(path: &Path, salt: SigningSalt) -> Result<Self, WalletError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| WalletError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| WalletError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::from_jwk(&Jwk::parse(&text)?, salt)
     }
 
@@ -91,7 +99,10 @@ impl Wallet {
             return Err(WalletError::ModulusSize(n.len()));
         }
         let components = KeyPairComponents {
-            public_key: PublicKeyComponents { n: n.clone(), e: strip(&jwk.e) },
+            public_key: PublicKeyComponents {
+                n: n.clone(),
+                e: strip(&jwk.e),
+            },
             d: strip(&jwk.d),
             p: strip(&jwk.p),
             q: strip(&jwk.q),
@@ -102,14 +113,21 @@ impl Wallet {
         let key = KeyPair::from_components(&components)
             .map_err(|err| WalletError::Rejected(err.to_string()))?;
         let address = sha256(&n);
-        Ok(Self { key, owner: n, address, salt })
+        Ok(Self {
+            key,
+            owner: n,
+            address,
+            salt,
+        })
     }
 
     /// Generates a fresh RSA-4096 key with e = 65537.
     pub fn generate() -> Result<Jwk, WalletError> {
         let key = KeyPair::generate(KeySize::Rsa4096)
             .map_err(|_| WalletError::Rejected("key generation failed".into()))?;
-        let pkcs8 = key.as_der().map_err(|_| WalletError::Rejected("key export failed".into()))?;
+        let pkcs8 = key
+            .as_der()
+            .map_err(|_| WalletError::Rejected("key export failed".into()))?;
         der::jwk_from_pkcs8(pkcs8.as_ref())
             .ok_or_else(|| WalletError::Rejected("unexpected PKCS#8 layout".into()))
     }
@@ -118,7 +136,10 @@ impl Wallet {
     pub fn write_new(path: &Path, jwk: &Jwk) -> Result<(), WalletError> {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
-        let error = |source| WalletError::Write { path: path.display().to_string(), source };
+        let error = |source| WalletError::Write {
+            path: path.display().to_string(),
+            source,
+        };
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)

@@ -35,14 +35,21 @@ impl TestSu {
         let deadline = Instant::now() + Duration::from_secs(60);
         let port = loop {
             assert!(Instant::now() < deadline, "su did not start in time");
-            let line = lines.next().expect("su exited before serving").expect("read stderr");
+            let line = lines
+                .next()
+                .expect("su exited before serving")
+                .expect("read stderr");
             if let Some(rest) = line.split("serving address=127.0.0.1:").nth(1) {
                 break rest.split_whitespace().next().unwrap().parse().unwrap();
             }
         };
         // Keep draining stderr so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Self { child, port, data_dir: data_dir.to_path_buf() }
+        Self {
+            child,
+            port,
+            data_dir: data_dir.to_path_buf(),
+        }
     }
 
     pub fn get(&self, path: &str) -> (u16, String) {
@@ -62,7 +69,9 @@ impl TestSu {
 
     /// SIGTERM, then wait for exit; returns the exit code.
     pub fn stop(&mut self) -> Option<i32> {
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -81,10 +90,21 @@ impl Drop for TestSu {
 }
 
 /// One HTTP/1.1 request with `Connection: close`; returns status, body and raw headers.
-pub fn request(port: u16, method: &str, path: &str, body: &[u8], headers: &[(&str, &str)]) -> (u16, Vec<u8>, String) {
+pub fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    headers: &[(&str, &str)],
+) -> (u16, Vec<u8>, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -93,7 +113,10 @@ pub fn request(port: u16, method: &str, path: &str, body: &[u8], headers: &[(&st
     let _ = stream.write_all(body);
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw);
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("response head");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("response head");
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
     let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
     (status, raw[split + 4..].to_vec(), head)
@@ -109,10 +132,17 @@ pub const MODULE: &str = "Isk_GYo30Tyf5nLbVI6zEJIfFpiXQJd58IKcIkTu4no";
 impl Client {
     pub fn new() -> Self {
         let jwk = Wallet::generate().unwrap();
-        Self { wallet: Wallet::from_jwk(&jwk, SigningSalt::Max).unwrap() }
+        Self {
+            wallet: Wallet::from_jwk(&jwk, SigningSalt::Max).unwrap(),
+        }
     }
 
-    pub fn item(&self, target: Option<[u8; 32]>, tags: &[(&str, &str)], data: &[u8]) -> (Vec<u8>, String) {
+    pub fn item(
+        &self,
+        target: Option<[u8; 32]>,
+        tags: &[(&str, &str)],
+        data: &[u8],
+    ) -> (Vec<u8>, String) {
         let mut anchor = [0u8; 32];
         aws_lc_rs::rand::fill(&mut anchor).unwrap();
         let draft = ItemDraft {
@@ -120,7 +150,10 @@ impl Client {
             owner: self.wallet.owner().to_vec(),
             target,
             anchor: Some(anchor),
-            tags: tags.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+            tags: tags
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
             data: data.to_vec(),
         };
         let (bytes, id) = self.wallet.sign(&draft).unwrap();
@@ -130,20 +163,36 @@ impl Client {
     pub fn process(&self) -> (Vec<u8>, String) {
         self.item(
             None,
-            &[("Data-Protocol", "ao"), ("Variant", "ao.TN.1"), ("Type", "Process"), ("Module", MODULE), ("Scheduler", "x")],
+            &[
+                ("Data-Protocol", "ao"),
+                ("Variant", "ao.TN.1"),
+                ("Type", "Process"),
+                ("Module", MODULE),
+                ("Scheduler", "x"),
+            ],
             b"-- process",
         )
     }
 
     pub fn message(&self, process: &str, data: &str) -> (Vec<u8>, String) {
         let target = b64::decode_id(process).unwrap();
-        self.item(Some(target), &[("Data-Protocol", "ao"), ("Variant", "ao.TN.1"), ("Type", "Message"), ("Action", "Eval")], data.as_bytes())
+        self.item(
+            Some(target),
+            &[
+                ("Data-Protocol", "ao"),
+                ("Variant", "ao.TN.1"),
+                ("Type", "Message"),
+                ("Action", "Eval"),
+            ],
+            data.as_bytes(),
+        )
     }
 }
 
 /// Extracts a top-level string or number field from a small JSON object.
 pub fn json_field(body: &str, name: &str) -> serde_json::Value {
-    let value: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {body}"));
+    let value: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {body}"));
     value[name].clone()
 }
 
@@ -154,6 +203,10 @@ pub fn su_verify(data_dir: &Path) -> (bool, String) {
         .env("SU_DATA_DIR", data_dir)
         .output()
         .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     (output.status.success(), text)
 }
