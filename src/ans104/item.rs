@@ -337,6 +337,28 @@ mod tests {
         assert_eq!(DataItem::parse(&bytes).unwrap_err(), ParseError::Anchor(3));
     }
 
+    proptest::proptest! {
+        /// The CI-sized fuzz run: arbitrary bytes never panic the item or bundle parsers,
+        /// and whatever parses re-serialises to the same bytes.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1400)) {
+            if let Ok(item) = DataItem::parse(&bytes) {
+                proptest::prop_assert_eq!(item.to_bytes(), bytes.clone());
+            }
+            let _ = crate::ans104::Bundle::parse(&bytes);
+        }
+
+        #[test]
+        fn mutated_items_never_panic(index in 0usize..1200, value in proptest::prelude::any::<u8>()) {
+            let mut bytes = sample();
+            let index = index % bytes.len();
+            bytes[index] = value;
+            if let Ok(item) = DataItem::parse(&bytes) {
+                let _ = crate::ans104::verify::verify(&item);
+            }
+        }
+    }
+
     #[test]
     fn rejects_unknown_signature_type() {
         let mut bytes = sample();
