@@ -264,6 +264,7 @@ pub struct UpstreamConfig {
     pub cache_url: Option<String>,
     pub timeout_secs: u64,
     pub block_height_refresh_secs: u64,
+    pub upload_backoff_max_secs: u64,
 }
 
 /// The message size limit of PROTOCOL 4.5.
@@ -417,6 +418,13 @@ impl Config {
                 "expected whole seconds",
             )?
             .max(1),
+            upload_backoff_max_secs: number(
+                vars,
+                "UPLOAD_BACKOFF_MAX_SECS",
+                32,
+                "expected whole seconds",
+            )?
+            .max(1),
         };
 
         let signing_salt = number(vars, "SU_SIGNING_SALT", 32u32, "expected 32 or 478")?;
@@ -553,6 +561,7 @@ mod tests {
             UpstreamConfig {
                 timeout_secs: 10,
                 block_height_refresh_secs: 5,
+                upload_backoff_max_secs: 32,
                 ..Default::default()
             }
         );

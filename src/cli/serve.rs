@@ -153,7 +153,7 @@ pub fn run(config: Config, args: Args) -> anyhow::Result<()> {
                     cache_url: config.upstream.cache_url.clone(),
                     timeout: Duration::from_secs(config.upstream.timeout_secs.max(1)),
                     first_backoff: Duration::from_secs(1),
-                    max_backoff: Duration::from_secs(32),
+                    max_backoff: Duration::from_secs(config.upstream.upload_backoff_max_secs),
                     idle: Duration::from_millis(200),
                 };
                 background.push(tokio::spawn(outbox::run(store.clone(), outbox_config, shutdown_rx.clone())));

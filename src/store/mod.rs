@@ -361,6 +361,19 @@ impl Store {
         Ok(rows)
     }
 
+    /// How many uploads are queued (a full scan of the outbox: for tests and `su verify`).
+    pub fn outbox_len(&self) -> Result<usize, StoreError> {
+        let mut count = 0;
+        for item in self
+            .db
+            .iterator_cf(cf(&self.db, cf::OUTBOX), IteratorMode::Start)
+        {
+            item?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
     /// Removes a delivered outbox row.
     pub fn delete_outbox_row(&self, key: &[u8]) -> Result<(), StoreError> {
         Ok(self.db.delete_cf(cf(&self.db, cf::OUTBOX), key)?)

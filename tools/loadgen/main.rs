@@ -1,0 +1,279 @@
+//! `su-loadgen`: a bounded HTTP load generator for `su`, loopback only.
+//! Pre-signs N unique Messages for M fresh Processes, posts them at concurrency C over
+//! keep-alive connections, pages through every schedule, and reports throughput, latency
+//! percentiles and the server's peak RSS (from /proc when `--server-pid` is given).
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line report
+
+use ao_su::ans104::{ItemDraft, SignatureType, b64};
+use ao_su::wallet::{SigningSalt, Wallet};
+use argh::FromArgs;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Load generator for su (loopback only, bounded in count and time).
+#[derive(FromArgs)]
+struct Args {
+    /// base URL of the SU (must be a loopback address)
+    #[argh(option, default = "String::from(\"http://127.0.0.1:9000\")")]
+    url: String,
+    /// number of processes to spawn
+    #[argh(option, default = "1")]
+    processes: usize,
+    /// number of messages to post in total
+    #[argh(option, default = "1000")]
+    messages: usize,
+    /// concurrent requests in flight
+    #[argh(option, default = "8")]
+    concurrency: usize,
+    /// stop posting after this many seconds
+    #[argh(option, default = "300")]
+    max_seconds: u64,
+    /// pid of the server, to report its peak RSS
+    #[argh(option)]
+    server_pid: Option<u32>,
+    /// bytes of data per message
+    #[argh(option, default = "64")]
+    data_size: usize,
+    /// skip the read phase
+    #[argh(switch)]
+    no_reads: bool,
+    /// page size of the read phase
+    #[argh(option, default = "1000")]
+    page_limit: usize,
+    /// only read: page through this existing process and exit
+    #[argh(option)]
+    read_process: Option<String>,
+}
+
+fn sign(
+    wallet: &Wallet,
+    target: Option<[u8; 32]>,
+    tags: &[(&str, &str)],
+    data: Vec<u8>,
+) -> (Vec<u8>, String) {
+    let mut anchor = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut anchor).expect("rng");
+    let draft = ItemDraft {
+        signature_type: SignatureType::ARWEAVE,
+        owner: wallet.owner().to_vec(),
+        target,
+        anchor: Some(anchor),
+        tags: tags
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
+        data,
+    };
+    let (bytes, id) = wallet.sign(&draft).expect("sign");
+    (bytes, b64::encode(&id))
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index].as_secs_f64() * 1000.0
+}
+
+async fn read_all(
+    client: &reqwest::Client,
+    url: &str,
+    pid: &str,
+    limit: usize,
+) -> anyhow::Result<(usize, Duration)> {
+    let started = Instant::now();
+    let mut entries = 0;
+    let mut from = String::from("-1");
+    loop {
+        let page: serde_json::Value = client
+            .get(format!(
+                "{url}/{pid}?process-id={pid}&from-nonce={from}&limit={limit}"
+            ))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let edges = page["edges"].as_array().cloned().unwrap_or_default();
+        entries += edges.len();
+        if let Some(last) = edges.last() {
+            from = last["cursor"].as_str().unwrap_or("0").to_string();
+        }
+        if page["page_info"]["has_next_page"] != true {
+            return Ok((entries, started.elapsed()));
+        }
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Args = argh::from_env();
+    let host = args
+        .url
+        .trim_start_matches("http://")
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("");
+    anyhow::ensure!(
+        host == "localhost" || host.starts_with("127.") || host == "[::1]",
+        "su-loadgen only targets loopback addresses"
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .timeout(Duration::from_secs(60))
+        .build()?;
+
+    if let Some(pid) = &args.read_process {
+        let (entries, elapsed) =
+            runtime.block_on(read_all(&client, &args.url, pid, args.page_limit))?;
+        println!(
+            "read {entries} entries in {:.3} s: {:.0} entries/s",
+            elapsed.as_secs_f64(),
+            entries as f64 / elapsed.as_secs_f64()
+        );
+        return Ok(());
+    }
+
+    let jwk = Wallet::generate()?;
+    let wallet = Arc::new(Wallet::from_jwk(&jwk, SigningSalt::Max)?);
+    eprintln!("spawning {} processes", args.processes);
+    let mut pids = Vec::new();
+    for _ in 0..args.processes {
+        let tags = [
+            ("Data-Protocol", "ao"),
+            ("Variant", "ao.TN.1"),
+            ("Type", "Process"),
+            ("Module", "Isk_GYo30Tyf5nLbVI6zEJIfFpiXQJd58IKcIkTu4no"),
+            ("Scheduler", "loadgen"),
+        ];
+        let (bytes, pid) = sign(&wallet, None, &tags, b"loadgen".to_vec());
+        let status = runtime
+            .block_on(client.post(&args.url).body(bytes).send())?
+            .status();
+        anyhow::ensure!(status.is_success(), "spawn answered {status}");
+        pids.push(pid);
+    }
+
+    eprintln!("pre-signing {} messages", args.messages);
+    let next = AtomicUsize::new(0);
+    let mut items: Vec<(usize, Vec<u8>)> = Vec::with_capacity(args.messages);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let (wallet, pids, next) = (&wallet, &pids, &next);
+                scope.spawn(move || {
+                    let mut out = Vec::new();
+                    loop {
+                        let n = next.fetch_add(1, Ordering::Relaxed);
+                        if n >= args.messages {
+                            return out;
+                        }
+                        let target = b64::decode_id(&pids[n % pids.len()]).expect("pid");
+                        let tags = [
+                            ("Data-Protocol", "ao"),
+                            ("Variant", "ao.TN.1"),
+                            ("Type", "Message"),
+                            ("Action", "Eval"),
+                        ];
+                        let (bytes, _) =
+                            sign(wallet, Some(target), &tags, vec![b'x'; args.data_size]);
+                        out.push((n, bytes));
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            items.extend(worker.join().expect("signer"));
+        }
+    });
+    items.sort_by_key(|(n, _)| *n);
+
+    eprintln!("posting at concurrency {}", args.concurrency);
+    let queue = Arc::new(std::sync::Mutex::new(
+        items
+            .into_iter()
+            .map(|(_, bytes)| bytes)
+            .collect::<Vec<_>>(),
+    ));
+    let deadline = Instant::now() + Duration::from_secs(args.max_seconds);
+    let started = Instant::now();
+    let latencies = runtime.block_on(async {
+        let mut tasks = Vec::new();
+        for _ in 0..args.concurrency {
+            let (client, queue, url) = (client.clone(), queue.clone(), args.url.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut errors = 0usize;
+                while Instant::now() < deadline {
+                    let Some(bytes) = queue.lock().expect("queue").pop() else {
+                        break;
+                    };
+                    let sent = Instant::now();
+                    match client.post(&url).body(bytes).send().await {
+                        Ok(response) if response.status().is_success() => {
+                            latencies.push(sent.elapsed())
+                        }
+                        _ => errors += 1,
+                    }
+                }
+                (latencies, errors)
+            }));
+        }
+        let mut all = Vec::new();
+        let mut errors = 0;
+        for task in tasks {
+            let (latencies, task_errors) = task.await.expect("task");
+            all.extend(latencies);
+            errors += task_errors;
+        }
+        (all, errors)
+    });
+    let elapsed = started.elapsed();
+    let (mut latencies, errors) = latencies;
+    latencies.sort_unstable();
+    let ok = latencies.len();
+    println!(
+        "writes: {ok} ok, {errors} failed in {:.2} s = {:.1} writes/s; latency ms p50 {:.1} p99 {:.1} max {:.1}",
+        elapsed.as_secs_f64(),
+        ok as f64 / elapsed.as_secs_f64(),
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    );
+    if !args.no_reads {
+        let mut total = 0;
+        let read_started = Instant::now();
+        for pid in &pids {
+            total += runtime
+                .block_on(read_all(&client, &args.url, pid, args.page_limit))?
+                .0;
+        }
+        let read_elapsed = read_started.elapsed();
+        println!(
+            "reads: {total} entries in {:.2} s = {:.0} entries/s",
+            read_elapsed.as_secs_f64(),
+            total as f64 / read_elapsed.as_secs_f64()
+        );
+        anyhow::ensure!(
+            total == ok + pids.len(),
+            "read {total} entries, expected {}",
+            ok + pids.len()
+        );
+    }
+    if let Some(pid) = args.server_pid {
+        if let Some(kib) = peak_rss_kib(pid) {
+            println!("server peak RSS: {:.1} MiB", kib as f64 / 1024.0);
+        }
+    }
+    Ok(())
+}
