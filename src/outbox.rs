@@ -74,7 +74,11 @@ pub async fn run(
         let mut failed = false;
         for row in &rows {
             match deliver(&client, &store, &config, row).await {
-                Ok(()) => backoff = config.first_backoff,
+                Ok(()) => {
+                    backoff = config.first_backoff;
+                    cursor = row.key.clone();
+                    cursor.push(0);
+                }
                 Err(reason) => {
                     metrics::counter!("su_outbox_failures_total").increment(1);
                     tracing::warn!(
@@ -127,8 +131,16 @@ async fn deliver(
         .send()
         .await
         .map_err(|error| error.to_string())?;
-    if !response.status().is_success() {
-        return Err(format!("bundler answered {}", response.status()));
+    let status = response.status();
+    if status.is_client_error()
+        && status != reqwest::StatusCode::REQUEST_TIMEOUT
+        && status != reqwest::StatusCode::TOO_MANY_REQUESTS
+    {
+        // A definitive refusal: retrying cannot change it, and it must not block the queue.
+        metrics::counter!("su_outbox_rejected_total").increment(1);
+        tracing::error!(id = %crate::ans104::b64::encode(&id), %status, "the bundler refused an item; it is dropped from the outbox");
+    } else if !status.is_success() {
+        return Err(format!("bundler answered {status}"));
     }
     if let Some(cache) = &config.cache_url {
         // One attempt, as the reference does; the bundler is the durable target.

@@ -27,6 +27,9 @@ use tokio::net::TcpListener;
 /// The largest request body accepted (PROTOCOL 2.3).
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 
+/// Open connections beyond this wait in the listen backlog.
+const MAX_CONNECTIONS: usize = 4096;
+
 /// Request-handling settings.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
@@ -116,6 +119,11 @@ pub async fn handle(app: Arc<App>, request: Request<Incoming>) -> Response<Body>
         }
         json_response(error.status(), error.body())
     });
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     add_cors(&request_headers, &mut response);
     let status = response.status().as_u16().to_string();
     let elapsed = started.elapsed();
@@ -134,7 +142,11 @@ pub async fn serve(
     drain: Duration,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let Ok(permit) = connections.clone().acquire_owned().await else {
+            break;
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, _) = match accepted {
@@ -159,6 +171,7 @@ pub async fn serve(
                     if let Err(error) = connection.await {
                         tracing::debug!(%error, "connection ended with an error");
                     }
+                    drop(permit);
                 });
             }
             _ = shutdown.changed() => break,
