@@ -57,10 +57,13 @@ pub async fn run(
         }
     };
     let mut backoff = config.first_backoff;
+    // Rows are appended in sequence order, so scanning from just past the last delivered
+    // row never misses one and skips the tombstones of delivered rows.
+    let mut cursor: Vec<u8> = Vec::new();
     loop {
         let rows = {
-            let store = store.clone();
-            blocking(move || store.outbox_rows(&[], BATCH))
+            let (store, from) = (store.clone(), cursor.clone());
+            blocking(move || store.outbox_rows(&from, BATCH))
                 .await
                 .unwrap_or_default()
         };
