@@ -84,6 +84,11 @@ pub const SETTINGS: &[Setting] = &[
         doc: "optional second upload target (POST /id?codec-device=ans104@1.0); empty: off",
     },
     Setting {
+        name: "UPLOAD_BACKOFF_MAX_SECS",
+        default: "32",
+        doc: "longest pause between upload retries (they start at 1 s and double)",
+    },
+    Setting {
         name: "GATEWAY_TIMEOUT_SECS",
         default: "10",
         doc: "timeout of every outbound request",

@@ -210,3 +210,4 @@ pub fn su_verify(data_dir: &Path) -> (bool, String) {
     );
     (output.status.success(), text)
 }
+pub mod fakes;

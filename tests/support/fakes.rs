@@ -1,0 +1,358 @@
+//! Fake upstreams on 127.0.0.1:0 speaking the real wire formats (PROTOCOL 10.1–10.3): an
+//! Arweave gateway with GraphQL, and a bundler (+ cache) whose behaviour a test can change.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One parsed HTTP/1.1 request.
+pub struct HttpRequest {
+    pub method: String,
+    pub path: String,
+    pub body: Vec<u8>,
+}
+
+/// What a handler answers: a status and body, or `None` to close without a response.
+type Reply = Option<(u16, Vec<u8>)>;
+type Handler = Arc<dyn Fn(&HttpRequest) -> Reply + Send + Sync>;
+
+/// A listener served by a background thread; stops accepting when dropped.
+pub struct FakeServer {
+    pub port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+impl FakeServer {
+    fn start(handler: Handler) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake");
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(stream) = stream else { continue };
+                let handler = handler.clone();
+                std::thread::spawn(move || serve_connection(stream, &handler));
+            }
+        });
+        Self { port, stop }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn read_request(stream: &mut TcpStream) -> Option<HttpRequest> {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .ok()?;
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(at) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at;
+        }
+        let read = stream.read(&mut chunk).ok()?;
+        if read == 0 {
+            return None;
+        }
+        raw.extend_from_slice(&chunk[..read]);
+    };
+    let head = String::from_utf8_lossy(&raw[..head_end]).to_string();
+    let mut lines = head.split("\r\n");
+    let mut request_line = lines.next()?.split_whitespace();
+    let method = request_line.next()?.to_string();
+    let path = request_line.next()?.to_string();
+    let length: usize = lines
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.trim().parse().ok())
+        .unwrap_or(0);
+    let mut body = raw[head_end + 4..].to_vec();
+    while body.len() < length {
+        let read = stream.read(&mut chunk).ok()?;
+        if read == 0 {
+            return None;
+        }
+        body.extend_from_slice(&chunk[..read]);
+    }
+    body.truncate(length);
+    Some(HttpRequest { method, path, body })
+}
+
+fn serve_connection(mut stream: TcpStream, handler: &Handler) {
+    let Some(request) = read_request(&mut stream) else {
+        return;
+    };
+    let Some((status, body)) = handler(&request) else {
+        return; // dropping the stream closes it without a response
+    };
+    let reason = match status {
+        200 => "OK",
+        404 => "Not Found",
+        500 => "Internal Server Error",
+        _ => "Status",
+    };
+    let mut out = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    if request.method != "HEAD" {
+        out.extend_from_slice(&body);
+    }
+    let _ = stream.write_all(&out);
+    let _ = stream.flush();
+}
+
+/// A transaction as the fake GraphQL endpoint describes it.
+#[derive(Clone, Debug)]
+pub struct GqlTx {
+    pub id: String,
+    pub anchor: Option<String>,
+    pub recipient: String,
+    pub tags: Vec<(String, String)>,
+}
+
+impl GqlTx {
+    /// How GraphQL describes a signed item, and its `/raw` data.
+    pub fn of_item(bytes: &[u8]) -> (Self, Vec<u8>) {
+        let item = ao_su::ans104::DataItem::parse(bytes).expect("a data item");
+        let encode = ao_su::ans104::b64::encode;
+        let tx = Self {
+            id: encode(&item.id()),
+            anchor: item.anchor.map(encode),
+            recipient: item.target.map(encode).unwrap_or_default(),
+            tags: item
+                .tags
+                .iter()
+                .map(|t| (t.name.to_string(), t.value.to_string()))
+                .collect(),
+        };
+        (tx, item.data.to_vec())
+    }
+}
+
+#[derive(Default)]
+pub struct GatewayState {
+    pub height: u64,
+    pub confirmations: HashMap<String, u64>,
+    pub raw: HashMap<String, Vec<u8>>,
+    pub existing: HashSet<String>,
+    pub txs: HashMap<String, GqlTx>,
+    pub heads: usize,
+}
+
+/// `GET /info`, `GET /tx/{id}/status`, `GET /raw/{id}`, `HEAD /{id}` and `POST /graphql`.
+pub struct FakeGateway {
+    pub server: FakeServer,
+    pub state: Arc<Mutex<GatewayState>>,
+}
+
+fn json(value: serde_json::Value) -> Reply {
+    Some((200, value.to_string().into_bytes()))
+}
+
+fn not_found() -> Reply {
+    Some((404, b"Not Found".to_vec()))
+}
+
+fn graphql(state: &GatewayState, body: &[u8]) -> Reply {
+    let request: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let query = request["query"].as_str()?;
+    let id = query.split("ids: [\"").nth(1)?.split('"').next()?;
+    let edges = match state.txs.get(id) {
+        None => vec![],
+        Some(tx) => vec![serde_json::json!({"node": {
+            "id": tx.id,
+            "signature": "c2lnbmF0dXJl",
+            "anchor": tx.anchor,
+            "owner": {"address": "b3duZXI", "key": "a2V5"},
+            "tags": tx.tags.iter().map(|(n, v)| serde_json::json!({"name": n, "value": v})).collect::<Vec<_>>(),
+            "recipient": tx.recipient,
+        }})],
+    };
+    json(serde_json::json!({"data": {"transactions": {"edges": edges}}}))
+}
+
+impl FakeGateway {
+    pub fn start(height: u64) -> Self {
+        let state = Arc::new(Mutex::new(GatewayState {
+            height,
+            ..GatewayState::default()
+        }));
+        let shared = state.clone();
+        let server = FakeServer::start(Arc::new(move |request: &HttpRequest| {
+            let mut state = shared.lock().unwrap();
+            let path = request.path.as_str();
+            match (request.method.as_str(), path) {
+                ("GET", "/info") => json(serde_json::json!({
+                    "network": "arweave.N.1", "height": state.height, "current": "x"
+                })),
+                ("POST", "/graphql") => graphql(&state, &request.body),
+                ("GET", _) if path.starts_with("/tx/") && path.ends_with("/status") => {
+                    let id = &path["/tx/".len()..path.len() - "/status".len()];
+                    match state.confirmations.get(id) {
+                        Some(n) => json(serde_json::json!({
+                            "block_height": 1, "number_of_confirmations": n
+                        })),
+                        None => not_found(),
+                    }
+                }
+                ("GET", _) if path.starts_with("/raw/") => match state.raw.get(&path[5..]) {
+                    Some(data) => Some((200, data.clone())),
+                    None => not_found(),
+                },
+                ("HEAD", _) => {
+                    state.heads += 1;
+                    if state.existing.contains(&path[1..]) {
+                        Some((200, Vec::new()))
+                    } else {
+                        not_found()
+                    }
+                }
+                _ => not_found(),
+            }
+        }));
+        Self { server, state }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    pub fn set_height(&self, height: u64) {
+        self.state.lock().unwrap().height = height;
+    }
+
+    pub fn set_confirmations(&self, id: &str, confirmations: u64) {
+        let mut state = self.state.lock().unwrap();
+        state.confirmations.insert(id.to_string(), confirmations);
+    }
+
+    /// A transaction GraphQL knows, with its `/raw` data.
+    pub fn add_tx(&self, tx: GqlTx, data: &[u8]) {
+        let mut state = self.state.lock().unwrap();
+        state.raw.insert(tx.id.clone(), data.to_vec());
+        state.txs.insert(tx.id.clone(), tx);
+    }
+
+    /// An id `HEAD /{id}` answers 200 for.
+    pub fn add_existing(&self, id: &str) {
+        self.state.lock().unwrap().existing.insert(id.to_string());
+    }
+
+    pub fn head_count(&self) -> usize {
+        self.state.lock().unwrap().heads
+    }
+}
+
+/// How the fake bundler answers `POST /tx/arweave`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Ok,
+    Fail,
+    Slow(u64),
+    Down,
+}
+
+#[derive(Default)]
+struct Received {
+    bundler: Vec<String>,
+    cache: Vec<String>,
+}
+
+/// `POST /tx/arweave` (bundler) and `POST /id?codec-device=ans104@1.0` (cache).
+pub struct FakeBundler {
+    pub server: FakeServer,
+    mode: Arc<Mutex<Mode>>,
+    received: Arc<Mutex<Received>>,
+    attempts: Arc<AtomicUsize>,
+}
+
+fn item_id(body: &[u8]) -> Option<String> {
+    let item = ao_su::ans104::DataItem::parse(body).ok()?;
+    Some(ao_su::ans104::b64::encode(&item.id()))
+}
+
+impl FakeBundler {
+    pub fn start(mode: Mode) -> Self {
+        let mode = Arc::new(Mutex::new(mode));
+        let received = Arc::new(Mutex::new(Received::default()));
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let (shared_mode, shared_received, counter) =
+            (mode.clone(), received.clone(), attempts.clone());
+        let server = FakeServer::start(Arc::new(move |request: &HttpRequest| {
+            let bad = Some((400, b"{\"error\":\"bad item\"}".to_vec()));
+            match (request.method.as_str(), request.path.as_str()) {
+                ("POST", "/tx/arweave") => {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let current = *shared_mode.lock().unwrap();
+                    match current {
+                        Mode::Down => return None,
+                        Mode::Fail => return Some((500, b"{\"error\":\"down\"}".to_vec())),
+                        Mode::Slow(ms) => std::thread::sleep(Duration::from_millis(ms)),
+                        Mode::Ok => {}
+                    }
+                    let Some(id) = item_id(&request.body) else {
+                        return bad;
+                    };
+                    shared_received.lock().unwrap().bundler.push(id.clone());
+                    json(serde_json::json!({"id": id}))
+                }
+                ("POST", "/id?codec-device=ans104@1.0") => {
+                    let Some(id) = item_id(&request.body) else {
+                        return bad;
+                    };
+                    shared_received.lock().unwrap().cache.push(id);
+                    Some((200, b"{}".to_vec()))
+                }
+                _ => not_found(),
+            }
+        }));
+        Self {
+            server,
+            mode,
+            received,
+            attempts,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    pub fn set_mode(&self, mode: Mode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+
+    /// Ids the bundler acknowledged, in arrival order (repeats kept).
+    pub fn received_ids(&self) -> Vec<String> {
+        self.received.lock().unwrap().bundler.clone()
+    }
+
+    /// Ids the cache endpoint received.
+    pub fn cache_ids(&self) -> Vec<String> {
+        self.received.lock().unwrap().cache.clone()
+    }
+
+    /// Every `POST /tx/arweave` connection that reached the handler, whatever the mode.
+    pub fn attempts(&self) -> usize {
+        self.attempts.load(Ordering::SeqCst)
+    }
+}
