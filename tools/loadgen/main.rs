@@ -44,6 +44,85 @@ struct Args {
     /// only read: page through this existing process and exit
     #[argh(option)]
     read_process: Option<String>,
+    /// offline: fill the store in this data dir with synthetic entries, then exit
+    #[argh(option)]
+    prefill_dir: Option<std::path::PathBuf>,
+    /// entries to prefill (spread over --processes processes)
+    #[argh(option, default = "1_000_000")]
+    prefill_entries: u64,
+}
+
+/// Writes synthetic schedules straight into a store (for scale benchmarks only: their
+/// signatures are not real, so `su verify` rejects them).
+fn prefill(dir: &std::path::Path, processes: usize, entries: u64) -> anyhow::Result<()> {
+    use ao_su::store::records::{EntryKind, EntryRecord};
+    use ao_su::store::{Commit, OpenMode, StagedEntry, Store};
+    let store = Store::open(dir, OpenMode::ReadWrite)?;
+    let fake = |seed: u64, tags: Vec<(String, String)>| {
+        let mut signature = vec![0u8; 512];
+        signature[..8].copy_from_slice(&seed.to_be_bytes());
+        let draft = ItemDraft {
+            signature_type: SignatureType::ARWEAVE,
+            owner: vec![3; 512],
+            target: None,
+            anchor: Some([9; 32]),
+            tags,
+            data: vec![],
+        };
+        (
+            draft.finish(&signature),
+            ao_su::ans104::item::sha256(&signature),
+        )
+    };
+    let per_process = entries / processes.max(1) as u64;
+    let mut sequence = store.last_sequence()? + 1;
+    let started = Instant::now();
+    for p in 0..processes as u64 {
+        let (process_bytes, process) = fake(u64::MAX - p, vec![("Type".into(), "Process".into())]);
+        let mut batch = Vec::new();
+        for nonce in 0..per_process {
+            let (assignment, assignment_id) =
+                fake(p << 40 | nonce, vec![("Nonce".into(), nonce.to_string())]);
+            let (kind, message_id, body) = if nonce == 0 {
+                (EntryKind::Process, process, Some(process_bytes.clone()))
+            } else {
+                (EntryKind::AssignmentOnly, [7; 32], None)
+            };
+            let record = EntryRecord {
+                kind,
+                timestamp: 1_700_000_000_000 + nonce,
+                sequence,
+                assignment_id,
+                message_id,
+                hash_chain: [0; 32],
+            };
+            sequence += 1;
+            batch.push(StagedEntry {
+                process,
+                nonce,
+                record,
+                assignment,
+                body,
+                dedupe_hash: None,
+            });
+            if batch.len() == 10_000 {
+                store.write(&Commit {
+                    entries: std::mem::take(&mut batch),
+                    sync: false,
+                })?;
+            }
+        }
+        store.write(&Commit {
+            entries: batch,
+            sync: true,
+        })?;
+        println!(
+            "prefilled process {} with {per_process} entries",
+            b64::encode(&process)
+        );
+    }
+    println!("prefill took {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
 }
 
 fn sign(
@@ -114,6 +193,9 @@ async fn read_all(
 
 fn main() -> anyhow::Result<()> {
     let args: Args = argh::from_env();
+    if let Some(dir) = &args.prefill_dir {
+        return prefill(dir, args.processes, args.prefill_entries);
+    }
     let host = args
         .url
         .trim_start_matches("http://")
