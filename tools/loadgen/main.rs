@@ -32,6 +32,9 @@ struct Args {
     /// pid of the server, to report its peak RSS
     #[argh(option)]
     server_pid: Option<u32>,
+    /// offered load in writes per second (0 = as fast as the concurrency allows)
+    #[argh(option, default = "0.0")]
+    rate: f64,
     /// bytes of data per message
     #[argh(option, default = "64")]
     data_size: usize,
@@ -240,7 +243,7 @@ fn main() -> anyhow::Result<()> {
         ];
         let (bytes, pid) = sign(&wallet, None, &tags, b"loadgen".to_vec());
         let status = runtime
-            .block_on(client.post(&args.url).body(bytes).send())?
+            .block_on(async { client.post(&args.url).body(bytes).send().await })?
             .status();
         anyhow::ensure!(status.is_success(), "spawn answered {status}");
         pids.push(pid);
@@ -289,10 +292,17 @@ fn main() -> anyhow::Result<()> {
     ));
     let deadline = Instant::now() + Duration::from_secs(args.max_seconds);
     let started = Instant::now();
+    let issued = Arc::new(AtomicUsize::new(0));
+    let rate = args.rate;
     let latencies = runtime.block_on(async {
         let mut tasks = Vec::new();
         for _ in 0..args.concurrency {
-            let (client, queue, url) = (client.clone(), queue.clone(), args.url.clone());
+            let (client, queue, url, issued) = (
+                client.clone(),
+                queue.clone(),
+                args.url.clone(),
+                issued.clone(),
+            );
             tasks.push(tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut errors = 0usize;
@@ -300,6 +310,12 @@ fn main() -> anyhow::Result<()> {
                     let Some(bytes) = queue.lock().expect("queue").pop() else {
                         break;
                     };
+                    if rate > 0.0 {
+                        // Open-loop pacing: request n is due at n / rate seconds.
+                        let n = issued.fetch_add(1, Ordering::Relaxed);
+                        let due = started + Duration::from_secs_f64(n as f64 / rate);
+                        tokio::time::sleep_until(due.into()).await;
+                    }
                     let sent = Instant::now();
                     match client.post(&url).body(bytes).send().await {
                         Ok(response) if response.status().is_success() => {
