@@ -115,9 +115,12 @@ pub fn page(store: &Store, process: &Id, request: &PageRequest) -> Result<Vec<u8
         PageMode::Nonce { .. } => nonce,
     };
 
-    let mut out = Vec::with_capacity(4096);
-    out.extend_from_slice(b"{\"page_info\":{\"has_next_page\":");
+    // Edges are rendered straight into the response; `has_next_page` is known only at the
+    // end, so the flag is patched in place (one memmove, never a second page buffer).
+    const PREFIX: &[u8] = b"{\"page_info\":{\"has_next_page\":false},\"edges\":[";
+    let flag_at = PREFIX.len() - b"false},\"edges\":[".len();
     let mut edges = Vec::with_capacity(64 * 1024);
+    edges.extend_from_slice(PREFIX);
     let mut n_edges = 0usize;
     let mut read_bytes = 0usize;
     let mut has_next = false;
@@ -152,11 +155,11 @@ pub fn page(store: &Store, process: &Id, request: &PageRequest) -> Result<Vec<u8
             },
         )?;
     }
-    out.extend_from_slice(if has_next { b"true" } else { b"false" });
-    out.extend_from_slice(b"},\"edges\":[");
-    out.extend_from_slice(&edges);
-    out.extend_from_slice(b"]}");
-    Ok(out)
+    edges.extend_from_slice(b"]}");
+    if has_next {
+        edges.splice(flag_at..flag_at + 5, *b"true");
+    }
+    Ok(edges)
 }
 
 /// `GET /{id}?process-id=`: the oldest entry of that id (in that process when given).

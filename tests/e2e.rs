@@ -535,3 +535,65 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
         acked.len()
     );
 }
+
+#[test]
+fn sigterm_under_load_exits_zero_and_keeps_every_acknowledged_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = Arc::new(Client::new());
+    let mut su = TestSu::start(dir.path(), &[("SU_SHUTDOWN_SECS", "5")]);
+    let (process, pid) = client.process();
+    assert_eq!(su.post("/", &process).0, 200);
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let port = su.port;
+    let writers: Vec<_> = (0..8)
+        .map(|writer| {
+            let (client, pid, acked, stop) = (client.clone(), pid.clone(), acked.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 500 {
+                    let (message, id) = client.message(&pid, &format!("{writer}-{n}"));
+                    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return };
+                    drop(stream.set_read_timeout(Some(std::time::Duration::from_secs(20))));
+                    use std::io::{Read, Write};
+                    let head = format!("POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n", message.len());
+                    if stream.write_all(head.as_bytes()).and_then(|_| stream.write_all(&message)).is_err() {
+                        return;
+                    }
+                    let mut response = Vec::new();
+                    let _ = stream.read_to_end(&mut response);
+                    if response.starts_with(b"HTTP/1.1 200") {
+                        acked.lock().unwrap().push(id);
+                    }
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+    while acked.lock().unwrap().len() < 20 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let sent_at = std::time::Instant::now();
+    assert_eq!(su.stop(), Some(0), "graceful shutdown exits 0");
+    assert!(
+        sent_at.elapsed() < std::time::Duration::from_secs(12),
+        "shutdown took {:?}",
+        sent_at.elapsed()
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    let su = TestSu::start(dir.path(), &[]);
+    let present: HashSet<String> = edges(&su, &pid)
+        .iter()
+        .skip(1)
+        .map(|edge| edge["node"]["message"]["id"].as_str().unwrap().to_string())
+        .collect();
+    for id in acked.lock().unwrap().iter() {
+        assert!(present.contains(id), "acknowledged {id} lost in shutdown");
+    }
+    drop(su);
+    let (ok, output) = su_verify(dir.path());
+    assert!(ok, "{output}");
+}
