@@ -40,7 +40,8 @@ pub fn verify(item: &DataItem<'_>) -> Result<(), VerifyError> {
 }
 
 /// RSA-PSS, SHA-256, MGF1-SHA-256, e = 65537, any salt length. The two salt lengths that real
-/// traffic uses (32 and the maximum) take the fast aws-lc path; anything else is decoded here.
+/// traffic uses (the maximum, then 32) take the fast aws-lc path; anything else is decoded
+/// here.
 pub fn verify_rsa_pss(modulus: &[u8], message: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
     let first_nonzero = modulus
         .iter()
@@ -50,10 +51,11 @@ pub fn verify_rsa_pss(modulus: &[u8], message: &[u8], signature: &[u8]) -> Resul
         n: &modulus[first_nonzero..],
         e: &RSA_EXPONENT[..],
     };
-    if key
-        .verify(&RSA_PSS_2048_8192_SHA256, message, signature)
-        .is_ok()
-        || key.verify(&PSS_SALT_MAX, message, signature).is_ok()
+    // Node clients (aoconnect, the MU) sign with the maximum salt, browsers with 32.
+    if key.verify(&PSS_SALT_MAX, message, signature).is_ok()
+        || key
+            .verify(&RSA_PSS_2048_8192_SHA256, message, signature)
+            .is_ok()
     {
         return Ok(());
     }
