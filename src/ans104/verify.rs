@@ -227,6 +227,43 @@ mod tests {
     }
 
     #[test]
+    fn rsa_pss_verifies_any_salt_length() {
+        use aws_lc_rs::rsa::{KeyPair, KeySize};
+        use aws_lc_rs::signature::{KeyPair as _, RSA_PSS_SHA256, RsaSignatureEncoding};
+        static SALT_0: RsaSignatureEncoding =
+            RSA_PSS_SHA256.with_pss_salt_length(RsaPssSaltLength::Custom(0));
+        static SALT_100: RsaSignatureEncoding =
+            RSA_PSS_SHA256.with_pss_salt_length(RsaPssSaltLength::Custom(100));
+        static SALT_MAX: RsaSignatureEncoding =
+            RSA_PSS_SHA256.with_pss_salt_length(RsaPssSaltLength::Max);
+        let key = KeyPair::generate(KeySize::Rsa4096).unwrap();
+        let components: aws_lc_rs::rsa::PublicKeyComponents<Vec<u8>> = key.public_key().into();
+        let message = [42u8; 48];
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let encodings: [&'static RsaSignatureEncoding; 4] =
+            [&RSA_PSS_SHA256, &SALT_0, &SALT_100, &SALT_MAX];
+        for encoding in encodings {
+            let mut signature = vec![0u8; 512];
+            key.sign(encoding, &rng, &message, &mut signature).unwrap();
+            assert_eq!(verify_rsa_pss(&components.n, &message, &signature), Ok(()));
+            assert_eq!(
+                verify_pss_any_salt(&components.n, &message, &signature),
+                Ok(())
+            );
+            let mut tampered = signature.clone();
+            tampered[100] ^= 1;
+            assert_eq!(
+                verify_rsa_pss(&components.n, &message, &tampered),
+                Err(VerifyError::Failed)
+            );
+            assert_eq!(
+                verify_rsa_pss(&components.n, &[0u8; 48], &signature),
+                Err(VerifyError::Failed)
+            );
+        }
+    }
+
+    #[test]
     fn ed25519_signatures_verify() {
         use ed25519_dalek::{Signer, SigningKey};
         let key = SigningKey::from_bytes(&[3u8; 32]);
