@@ -44,7 +44,7 @@ fi
 
 echo "== reads: one process of 100000 entries, pages of 1000"
 mkdir -p "$work/reads"
-"$loadgen" --prefill-dir "$work/reads" --processes 1 --prefill-entries 100000 | tee "$work/reads.out" | tail -1
+"$loadgen" --prefill-dir "$work/reads/data" --processes 1 --prefill-entries 100000 | tee "$work/reads.out" | tail -1
 pid=$(grep -o 'process [A-Za-z0-9_-]*' "$work/reads.out" | head -1 | cut -d' ' -f2)
 start_su "$work/reads"
 "$loadgen" --url "http://127.0.0.1:$port" --read-process "$pid" 2>/dev/null
@@ -52,7 +52,7 @@ stop_su
 
 echo "== scale: 1000000 stored entries"
 mkdir -p "$work/scale"
-"$loadgen" --prefill-dir "$work/scale" --processes 10 --prefill-entries 1000000 | tail -1
+"$loadgen" --prefill-dir "$work/scale/data" --processes 10 --prefill-entries 1000000 | tail -1
 t0=$(date +%s%N)
 (cd "$work/scale" && SU_LOG=warn exec "$su" serve --bind 127.0.0.1 --port "$port" 2>>"$work/scale/su.log") &
 until curl -sf "http://127.0.0.1:$port/" >/dev/null 2>&1; do sleep 0.005; done
