@@ -392,6 +392,24 @@ impl Store {
             .sum()
     }
 
+    /// Flushes every memtable to SST files, so the next open replays no WAL (clean shutdown).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        for name in cf::ALL {
+            self.db.flush_cf(cf(&self.db, name))?;
+        }
+        Ok(())
+    }
+
+    /// Flushes and compacts every column family fully (offline tools and benchmarks).
+    pub fn compact(&self) -> Result<(), StoreError> {
+        self.flush()?;
+        for name in cf::ALL {
+            self.db
+                .compact_range_cf(cf(&self.db, name), None::<&[u8]>, None::<&[u8]>);
+        }
+        Ok(())
+    }
+
     /// Writes one commit as a single synced WriteBatch.
     pub fn write(&self, commit: &Commit) -> Result<(), StoreError> {
         let batch = write::build_batch(&self.db, commit);

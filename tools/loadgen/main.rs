@@ -124,7 +124,11 @@ fn prefill(dir: &std::path::Path, processes: usize, entries: u64) -> anyhow::Res
             b64::encode(&process)
         );
     }
-    println!("prefill took {:.1} s", started.elapsed().as_secs_f64());
+    store.compact()?;
+    println!(
+        "prefill took {:.1} s (compacted)",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
