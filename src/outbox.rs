@@ -67,7 +67,15 @@ pub async fn run(
                 .await
                 .unwrap_or_default()
         };
-        metrics::gauge!("su_outbox_batch_rows").set(rows.len() as f64);
+        let depth = if rows.len() < BATCH {
+            rows.len()
+        } else {
+            let store = store.clone();
+            blocking(move || store.outbox_len())
+                .await
+                .unwrap_or(rows.len())
+        };
+        metrics::gauge!("su_outbox_queue_depth").set(depth as f64);
         if let Some(oldest) = rows.first() {
             metrics::gauge!("su_outbox_oldest_age_seconds")
                 .set(now_ms().saturating_sub(oldest.enqueued_ms) as f64 / 1000.0);

@@ -408,3 +408,55 @@ fn outbox_survives_a_restart() {
     let store = Store::open(dir.path(), OpenMode::ReadOnly).unwrap();
     assert_eq!(store.outbox_len().unwrap(), 0);
 }
+
+#[test]
+fn announce_uploads_a_signed_scheduler_location_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundler = FakeBundler::start(Mode::Ok);
+    let wallet = dir.path().join("wallet.json");
+    let su = env!("CARGO_BIN_EXE_su");
+    let created = std::process::Command::new(su)
+        .args(["wallet", "new"])
+        .arg(&wallet)
+        .output()
+        .unwrap();
+    assert!(created.status.success());
+    let address = String::from_utf8(created.stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(address.len(), 43);
+    let announced = std::process::Command::new(su)
+        .args([
+            "announce",
+            "--url",
+            "https://su1.example.net",
+            "--ttl",
+            "3600000",
+        ])
+        .env("SU_WALLET_PATH", &wallet)
+        .env("UPLOAD_NODE_URL", bundler.url())
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        announced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&announced.stderr)
+    );
+    let id = String::from_utf8(announced.stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(bundler.received_ids(), vec![id]);
+    // Without a bundler it refuses with a clear error instead of signing into the void.
+    let refused = std::process::Command::new(su)
+        .args(["announce", "--url", "https://su1.example.net"])
+        .env("SU_WALLET_PATH", &wallet)
+        .env_remove("UPLOAD_NODE_URL")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("UPLOAD_NODE_URL"));
+}

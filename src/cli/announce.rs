@@ -69,3 +69,21 @@ pub fn run(config: &crate::config::Config, args: Args) -> anyhow::Result<()> {
     println!("{}", b64::encode(&id));
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_has_the_legacy_variant_and_fields() {
+        let tags = location_tags("https://su1.example.net", 5);
+        let names: Vec<&str> = tags.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["Data-Protocol", "Variant", "Type", "Url", "Time-To-Live"]
+        );
+        assert_eq!(tags[1].1, "ao.TN.1");
+        assert_eq!(tags[2].1, "Scheduler-Location");
+        assert_eq!(tags[4].1, "5");
+    }
+}

@@ -47,6 +47,10 @@ pub struct Gateway {
     existence_urls: Vec<String>,
 }
 
+/// Attempts per gateway GET, and the pause before the second (then twice that).
+const ATTEMPTS: u32 = 3;
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+
 #[derive(Deserialize)]
 struct Info {
     height: u64,
@@ -82,12 +86,34 @@ impl Gateway {
             .ok_or(GatewayError::NotConfigured)
     }
 
-    async fn get_ok(&self, url: String) -> Result<reqwest::Response, GatewayError> {
-        let response = self.client.get(url).send().await?;
-        if !response.status().is_success() {
-            return Err(GatewayError::Status(response.status()));
+    /// Sends with bounded retries: network errors and 5xx are tried again, at most
+    /// `ATTEMPTS` times in all; any other status is final, and non-2xx is an error.
+    async fn send(
+        &self,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, GatewayError> {
+        let mut attempt = 1;
+        loop {
+            let result = build().send().await;
+            let retry = match &result {
+                Ok(response) => response.status().is_server_error(),
+                Err(error) => !error.is_builder(),
+            };
+            if retry && attempt < ATTEMPTS {
+                tokio::time::sleep(RETRY_PAUSE * attempt).await;
+                attempt += 1;
+                continue;
+            }
+            let response = result?;
+            if !response.status().is_success() {
+                return Err(GatewayError::Status(response.status()));
+            }
+            return Ok(response);
         }
-        Ok(response)
+    }
+
+    async fn get_ok(&self, url: String) -> Result<reqwest::Response, GatewayError> {
+        self.send(|| self.client.get(&url)).await
     }
 
     /// `GET /info` → the current block height.
@@ -144,15 +170,8 @@ impl Gateway {
              owner {{ address key }} tags {{ name value }} recipient }} }} }} }}"
         );
         let body = serde_json::json!({ "query": query, "variables": {} });
-        let response = self
-            .client
-            .post(format!("{base}/graphql"))
-            .json(&body)
-            .send()
-            .await?;
-        if !response.status().is_success() {
-            return Err(GatewayError::Status(response.status()));
-        }
+        let url = format!("{base}/graphql");
+        let response = self.send(|| self.client.post(&url).json(&body)).await?;
         let value: serde_json::Value = response
             .json()
             .await
