@@ -597,3 +597,76 @@ fn sigterm_under_load_exits_zero_and_keeps_every_acknowledged_write() {
     let (ok, output) = su_verify(dir.path());
     assert!(ok, "{output}");
 }
+
+/// `su verify` must fail on a damaged store: a missing item, a broken chain, a missing index.
+#[test]
+fn verify_detects_damage() {
+    use ao_su::store::cf;
+    let dir = tempfile::tempdir().unwrap();
+    let su = TestSu::start(dir.path(), &[]);
+    let client = Client::new();
+    let (process, pid) = client.process();
+    assert_eq!(su.post("/", &process).0, 200);
+    for n in 0..3 {
+        assert_eq!(su.post("/", &client.message(&pid, &n.to_string()).0).0, 200);
+    }
+    drop(su);
+    let data = dir.path();
+    assert!(su_verify(data).0);
+    let raw_pid = ao_su::ans104::b64::decode_id(&pid).unwrap();
+    let damage = |what: &str, change: &dyn Fn(&rocksdb::DB)| {
+        let copy = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(data).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
+        }
+        {
+            let mut options = rocksdb::Options::default();
+            options.create_missing_column_families(true);
+            let db = rocksdb::DB::open_cf(&options, copy.path(), cf::ALL).unwrap();
+            change(&db);
+        }
+        let (ok, output) = su_verify(copy.path());
+        assert!(!ok, "{what}: verify passed on a damaged store:\n{output}");
+        assert!(
+            output.contains("nonce 2") || output.contains("index"),
+            "{what}: {output}"
+        );
+    };
+    let entry_key = ao_su::store::keys::entry(&raw_pid, 2);
+    damage("missing assignment bytes", &|db| {
+        let entries = db.cf_handle(cf::ENTRIES).unwrap();
+        let record = ao_su::store::records::EntryRecord::decode(
+            &db.get_cf(entries, entry_key).unwrap().unwrap(),
+        )
+        .unwrap();
+        db.delete_cf(db.cf_handle(cf::ITEMS).unwrap(), record.assignment_id)
+            .unwrap();
+    });
+    damage("broken hash chain", &|db| {
+        let entries = db.cf_handle(cf::ENTRIES).unwrap();
+        let mut record = ao_su::store::records::EntryRecord::decode(
+            &db.get_cf(entries, entry_key).unwrap().unwrap(),
+        )
+        .unwrap();
+        record.hash_chain[0] ^= 1;
+        db.put_cf(entries, entry_key, record.encode()).unwrap();
+    });
+    damage("missing index key", &|db| {
+        let entries = db.cf_handle(cf::ENTRIES).unwrap();
+        let record = ao_su::store::records::EntryRecord::decode(
+            &db.get_cf(entries, entry_key).unwrap().unwrap(),
+        )
+        .unwrap();
+        let key = ao_su::store::keys::by_time(&raw_pid, record.timestamp, 2);
+        db.delete_cf(db.cf_handle(cf::BY_TIME).unwrap(), key)
+            .unwrap();
+    });
+    damage("nonce gap", &|db| {
+        db.delete_cf(
+            db.cf_handle(cf::ENTRIES).unwrap(),
+            ao_su::store::keys::entry(&raw_pid, 1),
+        )
+        .unwrap();
+    });
+}

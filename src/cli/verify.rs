@@ -101,6 +101,10 @@ pub fn verify_process(store: &Store, process: &Id) -> anyhow::Result<ProcessRepo
                 failure = fail("assignment Message tag disagrees with the index".into());
                 return Ok(false);
             }
+            if !store.entry_indexed(process, nonce, &record)? {
+                failure = fail("an index key of this entry is missing".into());
+                return Ok(false);
+            }
             previous = Some((record.assignment_id, expected_chain, record.timestamp));
             expected_nonce += 1;
             report.entries += 1;
@@ -109,6 +113,13 @@ pub fn verify_process(store: &Store, process: &Id) -> anyhow::Result<ProcessRepo
     )?;
     if let Some(message) = failure {
         bail!(message);
+    }
+    let indexed = store.time_index_len(process)?;
+    if indexed != report.entries {
+        bail!(
+            "process {pid}: {indexed} timestamp index keys for {} entries",
+            report.entries
+        );
     }
     Ok(report)
 }

@@ -207,6 +207,46 @@ impl Store {
         Ok(hits)
     }
 
+    /// Whether the index keys of one entry are present (for `su verify`).
+    pub fn entry_indexed(
+        &self,
+        process: &Id,
+        nonce: u64,
+        record: &EntryRecord,
+    ) -> Result<bool, StoreError> {
+        let by_time = cf(&self.db, cf::BY_TIME);
+        let by_id = cf(&self.db, cf::BY_ID);
+        Ok(self
+            .db
+            .get_pinned_cf(by_time, keys::by_time(process, record.timestamp, nonce))?
+            .is_some()
+            && self
+                .db
+                .get_pinned_cf(by_id, keys::by_id(&record.assignment_id, process, nonce))?
+                .is_some()
+            && self
+                .db
+                .get_pinned_cf(by_id, keys::by_id(&record.message_id, process, nonce))?
+                .is_some())
+    }
+
+    /// How many timestamp-index keys a process has (for `su verify`: one per entry).
+    pub fn time_index_len(&self, process: &Id) -> Result<u64, StoreError> {
+        let mut options = ReadOptions::default();
+        options.set_iterate_upper_bound(keys::by_time(process, u64::MAX, u64::MAX).to_vec());
+        let mut iter = self
+            .db
+            .raw_iterator_cf_opt(cf(&self.db, cf::BY_TIME), options);
+        iter.seek(keys::by_time(process, 0, 0));
+        let mut count = 0;
+        while iter.valid() {
+            count += 1;
+            iter.next();
+        }
+        iter.status()?;
+        Ok(count)
+    }
+
     /// The smallest nonce whose timestamp is greater than `after`, if any.
     pub fn first_nonce_after(&self, process: &Id, after: u64) -> Result<Option<u64>, StoreError> {
         let Some(start) = after.checked_add(1) else {
