@@ -163,29 +163,25 @@ fn pushed_messages_are_deduplicated_across_signers() {
     let (first, _) = client.item(Some(target), &tags, b"same");
     let (status, body) = su.post("/", &first);
     assert_eq!(status, 200, "{body}");
-    // Same content, another signer and anchor, tags reordered: still the same message.
+    // Same target, anchor and data, tags reordered, another signer: the same message.
     let reordered = [
         ("Type", "Message"),
         ("Data-Protocol", "ao"),
         ("From-Process", "abc"),
     ];
-    let mut draft_client = other;
-    let (second, _) = draft_client.item(Some(target), &reordered, b"same");
-    // The dedupe hash covers the anchor, so reuse the first item's anchor for a true repeat.
     let first_item = ao_su::ans104::DataItem::parse(&first).unwrap();
-    let anchor: [u8; 32] = first_item.anchor.unwrap().try_into().unwrap();
     let draft = ao_su::ans104::ItemDraft {
         signature_type: ao_su::ans104::SignatureType::ARWEAVE,
-        owner: draft_client.wallet.owner().to_vec(),
+        owner: other.wallet.owner().to_vec(),
         target: Some(target),
-        anchor: Some(anchor),
+        anchor: Some(first_item.anchor.unwrap().try_into().unwrap()),
         tags: reordered
             .iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect(),
         data: b"same".to_vec(),
     };
-    let (repeat, _) = draft_client.wallet.sign(&draft).unwrap();
+    let (repeat, _) = other.wallet.sign(&draft).unwrap();
     let (status, body) = su.post("/", &repeat);
     assert_eq!(
         (status, body.as_str()),
@@ -194,10 +190,10 @@ fn pushed_messages_are_deduplicated_across_signers() {
             r#"{"error":"MessageExists(\"Deep hash already exists\")"}"#
         )
     );
+    // The dedupe hash covers the anchor: a fresh anchor makes it a different message.
+    let (second, _) = other.item(Some(target), &reordered, b"same");
     let (status, _) = su.post("/", &second);
     assert_eq!(status, 200, "a different anchor is a different message");
-    draft_client = Client::new();
-    drop(draft_client);
     assert_eq!(edges(&su, &pid).len(), 3);
 }
 
@@ -380,6 +376,71 @@ fn every_validation_error_is_json_and_stores_nothing() {
     );
 }
 
+/// Writers posting messages round-robin over `pids` until stopped, over fresh connections,
+/// recording every acknowledged (process, message id). Failures (a killed server) end a writer.
+struct Load {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    acked: Arc<Mutex<Vec<(String, String)>>>,
+    writers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(
+        port: u16,
+        client: &Arc<Client>,
+        pids: &[String],
+        label: &str,
+        per_writer: usize,
+    ) -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let writers = (0..8)
+            .map(|writer| {
+                let (client, pids, acked, stop) = (client.clone(), pids.to_vec(), acked.clone(), stop.clone());
+                let label = label.to_string();
+                std::thread::spawn(move || {
+                    use std::io::{Read, Write};
+                    for n in 0..per_writer {
+                        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            return;
+                        }
+                        let pid = &pids[(writer + n) % pids.len()];
+                        let (message, id) = client.message(pid, &format!("{label}-{writer}-{n}"));
+                        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return };
+                        drop(stream.set_read_timeout(Some(std::time::Duration::from_secs(20))));
+                        let head = format!("POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n", message.len());
+                        if stream.write_all(head.as_bytes()).and_then(|_| stream.write_all(&message)).is_err() {
+                            return;
+                        }
+                        let mut response = Vec::new();
+                        let _ = stream.read_to_end(&mut response);
+                        if response.starts_with(b"HTTP/1.1 200") {
+                            acked.lock().unwrap().push((pid.clone(), id));
+                        }
+                    }
+                })
+            })
+            .collect();
+        Self {
+            stop,
+            acked,
+            writers,
+        }
+    }
+
+    fn acked_count(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+
+    fn stop(self) -> Vec<(String, String)> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for writer in self.writers {
+            writer.join().unwrap();
+        }
+        std::mem::take(&mut *self.acked.lock().unwrap())
+    }
+}
+
 fn concurrent_writes(n_processes: usize, writers: usize, per_writer: usize) {
     let dir = tempfile::tempdir().unwrap();
     let su = TestSu::start(dir.path(), &[]);
@@ -488,44 +549,13 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
                 "cycle {cycle}: acknowledged {id} lost"
             );
         }
-        let cycle_acked = Arc::new(Mutex::new(Vec::new()));
-        let port = su.port;
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let writers: Vec<_> = (0..8)
-            .map(|writer| {
-                let (client, pids, cycle_acked, stop) = (client.clone(), pids.clone(), cycle_acked.clone(), stop.clone());
-                std::thread::spawn(move || {
-                    let mut n = 0;
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 200 {
-                        let pid = &pids[(writer + n) % pids.len()];
-                        let (message, id) = client.message(pid, &format!("{cycle}-{writer}-{n}"));
-                        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return };
-                        drop(stream.set_read_timeout(Some(std::time::Duration::from_secs(20))));
-                        use std::io::{Read, Write};
-                        let head = format!("POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n", message.len());
-                        if stream.write_all(head.as_bytes()).and_then(|_| stream.write_all(&message)).is_err() {
-                            return;
-                        }
-                        let mut response = Vec::new();
-                        let _ = stream.read_to_end(&mut response);
-                        if response.starts_with(b"HTTP/1.1 200") {
-                            cycle_acked.lock().unwrap().push((pid.clone(), id));
-                        }
-                        n += 1;
-                    }
-                })
-            })
-            .collect();
+        let load = Load::start(su.port, &client, &pids, &cycle.to_string(), 200);
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
         std::thread::sleep(std::time::Duration::from_millis(200 + seed % 800));
         su.kill();
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        for writer in writers {
-            writer.join().unwrap();
-        }
-        acked.extend(cycle_acked.lock().unwrap().drain(..));
+        acked.extend(load.stop());
         let (ok, output) = su_verify(dir.path());
         assert!(ok, "cycle {cycle}: {output}");
     }
@@ -543,34 +573,8 @@ fn sigterm_under_load_exits_zero_and_keeps_every_acknowledged_write() {
     let mut su = TestSu::start(dir.path(), &[("SU_SHUTDOWN_SECS", "5")]);
     let (process, pid) = client.process();
     assert_eq!(su.post("/", &process).0, 200);
-    let acked = Arc::new(Mutex::new(Vec::new()));
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let port = su.port;
-    let writers: Vec<_> = (0..8)
-        .map(|writer| {
-            let (client, pid, acked, stop) = (client.clone(), pid.clone(), acked.clone(), stop.clone());
-            std::thread::spawn(move || {
-                let mut n = 0;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 500 {
-                    let (message, id) = client.message(&pid, &format!("{writer}-{n}"));
-                    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return };
-                    drop(stream.set_read_timeout(Some(std::time::Duration::from_secs(20))));
-                    use std::io::{Read, Write};
-                    let head = format!("POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n", message.len());
-                    if stream.write_all(head.as_bytes()).and_then(|_| stream.write_all(&message)).is_err() {
-                        return;
-                    }
-                    let mut response = Vec::new();
-                    let _ = stream.read_to_end(&mut response);
-                    if response.starts_with(b"HTTP/1.1 200") {
-                        acked.lock().unwrap().push(id);
-                    }
-                    n += 1;
-                }
-            })
-        })
-        .collect();
-    while acked.lock().unwrap().len() < 20 {
+    let load = Load::start(su.port, &client, std::slice::from_ref(&pid), "term", 500);
+    while load.acked_count() < 20 {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     let sent_at = std::time::Instant::now();
@@ -580,17 +584,14 @@ fn sigterm_under_load_exits_zero_and_keeps_every_acknowledged_write() {
         "shutdown took {:?}",
         sent_at.elapsed()
     );
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for writer in writers {
-        writer.join().unwrap();
-    }
+    let acked = load.stop();
     let su = TestSu::start(dir.path(), &[]);
     let present: HashSet<String> = edges(&su, &pid)
         .iter()
         .skip(1)
         .map(|edge| edge["node"]["message"]["id"].as_str().unwrap().to_string())
         .collect();
-    for id in acked.lock().unwrap().iter() {
+    for (_, id) in &acked {
         assert!(present.contains(id), "acknowledged {id} lost in shutdown");
     }
     drop(su);

@@ -130,6 +130,17 @@ impl Shard {
         }))
     }
 
+    /// Rejects a request for a process this SU does not host, or whose dedupe hash repeats.
+    fn admit(&mut self, process: &Id, dedupe: Option<&DedupeHashes>) -> Result<(), AppendError> {
+        if self.tip(process).map_err(internal)?.is_none() {
+            return Err(Rejection::ProcessNotFound.into());
+        }
+        match dedupe {
+            Some(hashes) => self.check_dedupe(process, hashes),
+            None => Ok(()),
+        }
+    }
+
     fn check_dedupe(&mut self, process: &Id, hashes: &DedupeHashes) -> Result<(), AppendError> {
         if !self.context.dedupe_checks {
             return Ok(());
@@ -178,12 +189,7 @@ impl Shard {
                 if let Some(receipt) = self.existing(&process, &message).map_err(internal)? {
                     return Ok((None, receipt));
                 }
-                if self.tip(&process).map_err(internal)?.is_none() {
-                    return Err(Rejection::ProcessNotFound.into());
-                }
-                if let Some(hashes) = &dedupe {
-                    self.check_dedupe(&process, hashes)?;
-                }
+                self.admit(&process, dedupe.as_ref())?;
                 self.schedule(
                     process,
                     EntryKind::Message,
@@ -199,12 +205,7 @@ impl Shard {
                 exclude,
                 dedupe,
             } => {
-                if self.tip(&process).map_err(internal)?.is_none() {
-                    return Err(Rejection::ProcessNotFound.into());
-                }
-                if let Some(hashes) = &dedupe {
-                    self.check_dedupe(&process, hashes)?;
-                }
+                self.admit(&process, dedupe.as_ref())?;
                 self.schedule(
                     process,
                     EntryKind::AssignmentOnly,
