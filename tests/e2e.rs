@@ -103,6 +103,14 @@ fn spawn_message_duplicates_and_reads() {
         serde_json::from_str::<serde_json::Value>(&body).unwrap()["message"]["id"],
         mid.as_str()
     );
+    // Scoped lookups never answer with another process's entry (DECISIONS 10).
+    let (other_process, other_pid) = client.process();
+    assert_eq!(su.post("/", &other_process).0, 200);
+    let (status, body) = su.get(&format!("/{mid}?process-id={other_pid}"));
+    assert_eq!(
+        (status, body.as_str()),
+        (400, r#"{"error":"Message or Process not found"}"#)
+    );
     let (status, body) = su.get(&format!("/processes/{pid}"));
     assert_eq!(status, 200);
     assert!(
