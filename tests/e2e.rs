@@ -679,3 +679,37 @@ fn verify_detects_damage() {
         .unwrap();
     });
 }
+
+#[test]
+fn preflight_and_stale_block_height_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    // Offline with a staleness bound: no height was ever fetched, so writes pause with 503.
+    let su = TestSu::start(dir.path(), &[("MAX_BLOCK_HEIGHT_AGE_SECS", "5")]);
+    let (status, body, head) = request(
+        su.port,
+        "OPTIONS",
+        "/",
+        &[],
+        &[
+            ("Origin", "https://app.example"),
+            ("Access-Control-Request-Method", "POST"),
+            ("Access-Control-Request-Headers", "content-type"),
+        ],
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let head = head.to_lowercase();
+    assert!(head.contains("access-control-allow-origin: *"), "{head}");
+    assert!(
+        head.contains("access-control-allow-methods: post"),
+        "{head}"
+    );
+    assert!(
+        head.contains("access-control-allow-headers: content-type"),
+        "{head}"
+    );
+    let (process, _) = Client::new().process();
+    let (status, body, head) = request(su.port, "POST", "/", &process, &[]);
+    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8(body).unwrap().starts_with("{\"error\":"));
+    assert!(head.to_lowercase().contains("retry-after: 1"));
+}
