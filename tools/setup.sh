@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Installs what building su needs on a fresh Debian machine: a C/C++ toolchain and libclang
-# (librocksdb-sys runs bindgen). Idempotent: does nothing when everything is present.
+# Installs what building and testing su need on a fresh Debian machine: a C/C++ toolchain,
+# libclang (librocksdb-sys runs bindgen), curl, git, and Node.js for the interop tests.
+# Idempotent: does nothing when everything is present.
 set -euo pipefail
 need=()
 command -v cc >/dev/null 2>&1 || need+=(build-essential)
 command -v c++ >/dev/null 2>&1 || need+=(g++)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v git >/dev/null 2>&1 || need+=(git)
+# The interop tests run the independent Node client (../shared/tools/gen-items).
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 && ! ldconfig -p 2>/dev/null | grep -q libclang; then
   need+=(libclang-dev)
 fi
