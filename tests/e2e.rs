@@ -713,3 +713,22 @@ fn preflight_and_stale_block_height_gate() {
     assert!(String::from_utf8(body).unwrap().starts_with("{\"error\":"));
     assert!(head.to_lowercase().contains("retry-after: 1"));
 }
+
+#[test]
+fn tells_systemd_when_ready_and_when_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let data = dir.path().join("data");
+    let mut su = TestSu::start(&data, &[("NOTIFY_SOCKET", socket_path.to_str().unwrap())]);
+    let mut buffer = [0u8; 64];
+    let n = socket.recv(&mut buffer).unwrap();
+    assert_eq!(&buffer[..n], b"READY=1");
+    assert_eq!(su.get("/health").0, 200, "ready means serving");
+    assert_eq!(su.stop(), Some(0));
+    let n = socket.recv(&mut buffer).unwrap();
+    assert_eq!(&buffer[..n], b"STOPPING=1");
+}

@@ -35,11 +35,18 @@ pub struct ReferenceArgs {
 }
 
 fn notify_systemd(socket: Option<&std::path::Path>, message: &str) {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
     let Some(path) = socket else { return };
-    let Ok(socket) = std::os::unix::net::UnixDatagram::unbound() else {
-        return;
+    // systemd may hand out an abstract socket, written with a leading '@'.
+    let address = match path.to_str().and_then(|text| text.strip_prefix('@')) {
+        Some(name) => SocketAddr::from_abstract_name(name),
+        None => SocketAddr::from_pathname(path),
     };
-    if let Err(error) = socket.send_to(message.as_bytes(), path) {
+    let sent = UnixDatagram::unbound().and_then(|socket| {
+        address.and_then(|address| socket.send_to_addr(message.as_bytes(), &address))
+    });
+    if let Err(error) = sent {
         tracing::warn!(%error, "could not notify systemd");
     }
 }
