@@ -732,3 +732,49 @@ fn tells_systemd_when_ready_and_when_stopping() {
     let n = socket.recv(&mut buffer).unwrap();
     assert_eq!(&buffer[..n], b"STOPPING=1");
 }
+
+#[test]
+fn json_logs_on_request() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_su"))
+        .args(["serve", "--bind", "127.0.0.1", "--port", "0"])
+        .env("SU_DATA_DIR", dir.path())
+        .env("SU_LOG_FORMAT", "json")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut saw_serving = false;
+    for line in lines.take(20) {
+        let line = line.unwrap();
+        let value: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        if value["fields"]["message"] == "serving" {
+            assert!(
+                value["fields"]["address"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("127.0.0.1:")
+            );
+            saw_serving = true;
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(saw_serving, "no JSON 'serving' line");
+}
+
+#[test]
+fn bad_configuration_is_one_line_and_exit_code_2() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_su"))
+        .args(["serve", "--port", "0"])
+        .env("SU_SIGNING_SALT", "64")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("SU_SIGNING_SALT=\"64\""), "{stderr}");
+}
