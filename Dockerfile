@@ -27,7 +27,7 @@ ARG TARGETARCH
 RUN --mount=type=cache,id=ao-su-cargo-registry-${TARGETARCH},target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,id=ao-su-target-${TARGETARCH},target=/src/target,sharing=locked \
     cargo build --release --locked --bin su \
- && install -D -m 0755 target/release/su /out/su
+ && install -D -m 0755 -s target/release/su /out/su
 
 FROM debian:bookworm-slim AS runtime
 
