@@ -5,28 +5,7 @@ mod support;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use support::{Client, TestSu, json_field, request, su_verify};
-
-fn edges(su: &TestSu, pid: &str) -> Vec<serde_json::Value> {
-    let (status, body) = su.get(&format!("/{pid}?process-id={pid}&from-nonce=-1&limit=5000"));
-    assert_eq!(status, 200, "{body}");
-    serde_json::from_str::<serde_json::Value>(&body).unwrap()["edges"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
-fn tag(node: &serde_json::Value, name: &str) -> String {
-    node["assignment"]["tags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == name)
-        .unwrap()["value"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
+use support::{Client, TestSu, edges, json_field, request, su_verify, tag};
 
 #[test]
 fn spawn_message_duplicates_and_reads() {

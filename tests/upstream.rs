@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use support::fakes::{FakeBundler, FakeGateway, GqlTx, Mode};
-use support::{Client, MODULE, TestSu, json_field};
+use support::{Client, MODULE, TestSu, edges, json_field, tag, tags};
 
 const FAST: [(&str, &str); 2] = [
     ("UPLOAD_BACKOFF_MAX_SECS", "1"),
@@ -20,35 +20,6 @@ fn start(dir: &Path, urls: &[(&str, String)]) -> TestSu {
     let mut env: Vec<(&str, &str)> = FAST.to_vec();
     env.extend(urls.iter().map(|(name, value)| (*name, value.as_str())));
     TestSu::start(dir, &env)
-}
-
-fn edges(su: &TestSu, pid: &str) -> Vec<serde_json::Value> {
-    let (status, body) = su.get(&format!("/{pid}?process-id={pid}&from-nonce=-1&limit=5000"));
-    assert_eq!(status, 200, "{body}");
-    serde_json::from_str::<serde_json::Value>(&body).unwrap()["edges"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
-fn tags(node: &serde_json::Value) -> Vec<(String, String)> {
-    node["assignment"]["tags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            let text = |v: &serde_json::Value| v.as_str().unwrap().to_string();
-            (text(&t["name"]), text(&t["value"]))
-        })
-        .collect()
-}
-
-fn tag(node: &serde_json::Value, name: &str) -> String {
-    tags(node)
-        .into_iter()
-        .find(|(n, _)| n == name)
-        .unwrap_or_else(|| panic!("no {name} tag"))
-        .1
 }
 
 fn process_with(client: &Client, extra: &[(&str, &str)]) -> (Vec<u8>, String) {

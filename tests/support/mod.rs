@@ -210,4 +210,37 @@ pub fn su_verify(data_dir: &Path) -> (bool, String) {
     );
     (output.status.success(), text)
 }
+
+/// Every edge of a process's schedule, in one nonce-mode page.
+pub fn edges(su: &TestSu, pid: &str) -> Vec<serde_json::Value> {
+    let (status, body) = su.get(&format!("/{pid}?process-id={pid}&from-nonce=-1&limit=5000"));
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str::<serde_json::Value>(&body).unwrap()["edges"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// The assignment's tags of a node, as (name, value) pairs.
+pub fn tags(node: &serde_json::Value) -> Vec<(String, String)> {
+    node["assignment"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let text = |v: &serde_json::Value| v.as_str().unwrap().to_string();
+            (text(&t["name"]), text(&t["value"]))
+        })
+        .collect()
+}
+
+/// One assignment tag of a node.
+pub fn tag(node: &serde_json::Value, name: &str) -> String {
+    tags(node)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no {name} tag"))
+        .1
+}
+
 pub mod fakes;
