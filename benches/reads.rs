@@ -27,8 +27,6 @@ fn item(
     tags: Vec<(String, String)>,
     data: Vec<u8>,
 ) -> (Vec<u8>, Id) {
-    let mut signature = vec![0xa5; 512];
-    signature[..8].copy_from_slice(&serial.to_le_bytes());
     let draft = ItemDraft {
         signature_type: SignatureType::ARWEAVE,
         owner: owner.to_vec(),
@@ -37,7 +35,7 @@ fn item(
         tags,
         data,
     };
-    (draft.finish(&signature), sha256(&signature))
+    draft.finish_with_placeholder(serial)
 }
 
 fn tags(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

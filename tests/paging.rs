@@ -10,8 +10,6 @@ use ao_su::store::{Commit, OpenMode, StagedEntry, Store};
 use proptest::prelude::*;
 
 fn fake_item(seed: u64, tags: Vec<(String, String)>) -> (Vec<u8>, [u8; 32]) {
-    let mut signature = vec![0u8; 512];
-    signature[..8].copy_from_slice(&seed.to_be_bytes());
     let draft = ItemDraft {
         signature_type: SignatureType::ARWEAVE,
         owner: vec![1; 512],
@@ -20,10 +18,7 @@ fn fake_item(seed: u64, tags: Vec<(String, String)>) -> (Vec<u8>, [u8; 32]) {
         tags,
         data: vec![],
     };
-    (
-        draft.finish(&signature),
-        ao_su::ans104::item::sha256(&signature),
-    )
+    draft.finish_with_placeholder(seed)
 }
 
 /// `steps[i]` = (milliseconds after the previous entry, 0 or more; assignment-only?).

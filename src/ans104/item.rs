@@ -272,6 +272,19 @@ impl ItemDraft {
         )
     }
 
+    /// Assembles the item with a placeholder signature unique to `seed`, for synthetic stores
+    /// in tests and benchmarks: it parses and has a real id, but its signature never verifies.
+    /// Returns `(item bytes, raw id)`.
+    pub fn finish_with_placeholder(&self, seed: u64) -> (Vec<u8>, [u8; 32]) {
+        let length = self
+            .signature_type
+            .lengths()
+            .map_or(512, |(signature, _)| signature);
+        let mut signature = vec![0xa5u8; length.max(8)];
+        signature[..8].copy_from_slice(&seed.to_be_bytes());
+        (self.finish(&signature), sha256(&signature))
+    }
+
     /// Assembles the signed item bytes.
     pub fn finish(&self, signature: &[u8]) -> Vec<u8> {
         let raw_tags = self.raw_tags();
@@ -302,6 +315,24 @@ mod tests {
             data: b"hello".to_vec(),
         };
         draft.finish(&[9; 512])
+    }
+
+    #[test]
+    fn placeholder_items_parse_with_distinct_ids_but_never_verify() {
+        let draft = ItemDraft {
+            signature_type: SignatureType::ARWEAVE,
+            owner: vec![7; 512],
+            target: None,
+            anchor: None,
+            tags: vec![],
+            data: vec![],
+        };
+        let (first, first_id) = draft.finish_with_placeholder(1);
+        let (_, second_id) = draft.finish_with_placeholder(2);
+        assert_ne!(first_id, second_id);
+        let item = DataItem::parse(&first).unwrap();
+        assert_eq!(item.id(), first_id);
+        assert!(crate::ans104::verify::verify(&item).is_err());
     }
 
     #[test]

@@ -62,8 +62,6 @@ fn prefill(dir: &std::path::Path, processes: usize, entries: u64) -> anyhow::Res
     use ao_su::store::{Commit, OpenMode, StagedEntry, Store};
     let store = Store::open(dir, OpenMode::ReadWrite)?;
     let fake = |seed: u64, tags: Vec<(String, String)>| {
-        let mut signature = vec![0u8; 512];
-        signature[..8].copy_from_slice(&seed.to_be_bytes());
         let draft = ItemDraft {
             signature_type: SignatureType::ARWEAVE,
             owner: vec![3; 512],
@@ -72,10 +70,7 @@ fn prefill(dir: &std::path::Path, processes: usize, entries: u64) -> anyhow::Res
             tags,
             data: vec![],
         };
-        (
-            draft.finish(&signature),
-            ao_su::ans104::item::sha256(&signature),
-        )
+        draft.finish_with_placeholder(seed)
     };
     let per_process = entries / processes.max(1) as u64;
     let mut sequence = store.last_sequence()? + 1;
