@@ -1,7 +1,6 @@
 //! Sequencer append, in-process: one signed, durably committed entry per append, on one
 //! process (appends awaited one by one) and spread over 16 processes (16 in flight).
 
-use ao_su::ans104::{ItemDraft, SignatureType};
 use ao_su::sequencer::{Request, Sequencer, SequencerConfig, SequencerContext};
 use ao_su::store::{OpenMode, Store};
 use ao_su::wallet::{SigningSalt, Wallet};
@@ -11,19 +10,12 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 fn client_item(wallet: &Wallet, target: Option<[u8; 32]>, kind: &str) -> (Vec<u8>, [u8; 32]) {
-    let mut anchor = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut anchor).unwrap();
-    let draft = ItemDraft {
-        signature_type: SignatureType::ARWEAVE,
-        owner: wallet.owner().to_vec(),
-        target,
-        anchor: Some(anchor),
-        tags: vec![
-            ("Data-Protocol".into(), "ao".into()),
-            ("Type".into(), kind.into()),
-        ],
-        data: b"bench".to_vec(),
-    };
+    let tags = vec![
+        ("Data-Protocol".into(), "ao".into()),
+        ("Type".into(), kind.into()),
+    ];
+    let mut draft = wallet.draft(tags, b"bench".to_vec());
+    draft.target = target;
     wallet.sign(&draft).unwrap()
 }
 

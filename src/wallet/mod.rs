@@ -175,7 +175,8 @@ impl Wallet {
         Ok(signature)
     }
 
-    /// A draft for an item owned by this wallet: type 1, no target, 32 random anchor bytes.
+    /// A draft for an item owned by this wallet: type 1, no target (set `target` for a client
+    /// Message), 32 random anchor bytes.
     pub fn draft(&self, tags: Vec<(String, String)>, data: Vec<u8>) -> ItemDraft {
         let mut anchor = [0u8; 32];
         aws_lc_rs::rand::fill(&mut anchor).expect("the system RNG does not fail");

@@ -1,7 +1,7 @@
 //! Test support: run the real `su` binary, speak raw HTTP/1.1, and make signed ao items.
 #![allow(dead_code)]
 
-use ao_su::ans104::{ItemDraft, SignatureType, b64};
+use ao_su::ans104::b64;
 use ao_su::wallet::{SigningSalt, Wallet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -143,19 +143,12 @@ impl Client {
         tags: &[(&str, &str)],
         data: &[u8],
     ) -> (Vec<u8>, String) {
-        let mut anchor = [0u8; 32];
-        aws_lc_rs::rand::fill(&mut anchor).unwrap();
-        let draft = ItemDraft {
-            signature_type: SignatureType::ARWEAVE,
-            owner: self.wallet.owner().to_vec(),
-            target,
-            anchor: Some(anchor),
-            tags: tags
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
-            data: data.to_vec(),
-        };
+        let tags = tags
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        let mut draft = self.wallet.draft(tags, data.to_vec());
+        draft.target = target;
         let (bytes, id) = self.wallet.sign(&draft).unwrap();
         (bytes, b64::encode(&id))
     }

@@ -133,19 +133,12 @@ fn sign(
     tags: &[(&str, &str)],
     data: Vec<u8>,
 ) -> (Vec<u8>, String) {
-    let mut anchor = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut anchor).expect("rng");
-    let draft = ItemDraft {
-        signature_type: SignatureType::ARWEAVE,
-        owner: wallet.owner().to_vec(),
-        target,
-        anchor: Some(anchor),
-        tags: tags
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect(),
-        data,
-    };
+    let tags = tags
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    let mut draft = wallet.draft(tags, data);
+    draft.target = target;
     let (bytes, id) = wallet.sign(&draft).expect("sign");
     (bytes, b64::encode(&id))
 }
