@@ -267,23 +267,6 @@ impl Store {
         }
     }
 
-    /// The largest nonce whose timestamp is at most `until`, if any.
-    pub fn last_nonce_until(&self, process: &Id, until: u64) -> Result<Option<u64>, StoreError> {
-        let mut options = ReadOptions::default();
-        options.set_iterate_lower_bound(keys::by_time(process, 0, 0).to_vec());
-        let mut iter = self
-            .db
-            .raw_iterator_cf_opt(cf(&self.db, cf::BY_TIME), options);
-        iter.seek_for_prev(keys::by_time(process, until, u64::MAX));
-        match iter.key() {
-            Some(key) if key.starts_with(process) => Ok(keys::u64_at(key, 40)),
-            _ => {
-                iter.status()?;
-                Ok(None)
-            }
-        }
-    }
-
     /// Entries of a process with nonces in `first..=last`, in nonce order, read under one
     /// snapshot. `visit` returns `false` to stop early.
     pub fn scan_entries<E: From<StoreError>>(
