@@ -11,9 +11,9 @@ command -v git >/dev/null 2>&1 || need+=(git)
 # The interop tests run the independent Node client (../shared/tools/gen-items).
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
-if ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 && ! ldconfig -p 2>/dev/null | grep -q libclang; then
-  need+=(libclang-dev)
-fi
+# bindgen loads libclang.so or libclang-<version>.so; tools/libclang.sh looks where clang-sys does
+# (libclang-cpp, often preinstalled, is a different library and does not count).
+"$(dirname "$0")/libclang.sh" >/dev/null || need+=(libclang-dev)
 if [ ${#need[@]} -gt 0 ]; then
   sudo_cmd=""
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
