@@ -100,15 +100,20 @@ fn build(store: &Store) -> Id {
                 assignment_id,
                 message_id,
                 hash_chain,
+                style: Default::default(),
+                origin: Default::default(),
             },
             assignment,
             body: Some(body),
-            dedupe_hash: None,
+            dedupe_hashes: Vec::new(),
+            dup: 0,
+            upload: false,
         });
         if entries.len() as u64 == BATCH || nonce == MESSAGES {
             let commit = Commit {
                 entries: std::mem::take(&mut entries),
                 sync: false,
+                ..Default::default()
             };
             store.write(&commit).expect("write a commit");
         }

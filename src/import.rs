@@ -4,7 +4,7 @@
 
 use crate::ans104::{Bundle, DataItem, b64};
 use crate::store::StagedEntry;
-use crate::store::records::{EntryKind, EntryRecord};
+use crate::store::records::{EntryKind, EntryRecord, Origin, RenderStyle};
 
 /// Why a wrapper cannot be imported.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -59,10 +59,14 @@ pub fn entry_from_inner_bundle(bundle_bytes: &[u8]) -> Result<StagedEntry, Impor
             assignment_id: assignment.id(),
             message_id,
             hash_chain,
+            style: RenderStyle::Standard,
+            origin: Origin::Imported,
         },
+        dup: 0,
         assignment: assignment.raw().to_vec(),
         body: body.map(|item| item.raw().to_vec()),
-        dedupe_hash: None,
+        dedupe_hashes: Vec::new(),
+        upload: false,
     })
 }
 

@@ -4,7 +4,7 @@
 use crate::ans104::{DataItem, b64};
 use crate::domain::Id;
 use crate::render::{self, AssignmentStyle, MessageStyle, NodeParts};
-use crate::store::records::{EntryKind, EntryRecord, IdRole};
+use crate::store::records::{EntryKind, EntryRecord, IdRole, ProcessKind, RenderStyle};
 use crate::store::{ItemReader, Store, StoreError};
 
 /// Why a read failed; the messages of the `NotFound` cases are wire strings.
@@ -71,9 +71,13 @@ fn write_entry(
     } else {
         MessageStyle::Message
     };
+    let assignment_style = match record.style {
+        RenderStyle::Standard => AssignmentStyle::Assignment,
+        RenderStyle::LegacyWrapper => AssignmentStyle::LegacyWrapper,
+    };
     let parts = NodeParts {
         assignment: &assignment,
-        assignment_style: AssignmentStyle::Assignment,
+        assignment_style,
         message: body.as_ref().map(|item| (item, style)),
     };
     match cursor {
@@ -129,7 +133,7 @@ pub fn page(store: &Store, process: &Id, request: &PageRequest) -> Result<Vec<u8
             process,
             first,
             last,
-            |nonce, record, read| -> Result<bool, ReadError> {
+            |slot, record, read| -> Result<bool, ReadError> {
                 if skip_process_entry && record.kind == EntryKind::Process {
                     return Ok(true);
                 }
@@ -148,7 +152,7 @@ pub fn page(store: &Store, process: &Id, request: &PageRequest) -> Result<Vec<u8
                 if n_edges > 0 {
                     edges.push(b',');
                 }
-                let cursor = Some(cursor_of(nonce, &record));
+                let cursor = Some(cursor_of(slot.nonce, &record));
                 read_bytes += write_entry(&mut edges, &record, read, request.show_anchor, cursor)?;
                 n_edges += 1;
                 Ok(true)
@@ -174,11 +178,11 @@ pub fn node_by_id(
     // Within one process key order is nonce order; across processes pick the oldest time.
     let Some(hit) = hits
         .into_iter()
-        .min_by_key(|hit| (hit.timestamp, hit.nonce))
+        .min_by_key(|hit| (hit.timestamp, hit.slot))
     else {
         return Ok(None);
     };
-    let Some(record) = store.entry(&hit.process, hit.nonce)? else {
+    let Some(record) = store.entry_at(&hit.process, hit.slot)? else {
         return Ok(None);
     };
     let mut out = Vec::with_capacity(4096);
@@ -198,19 +202,27 @@ pub fn latest(store: &Store, process: &Id, show_anchor: bool) -> Result<Vec<u8>,
 
 /// `GET /processes/{id}`: the process record.
 pub fn process_record(store: &Store, process: &Id) -> Result<Vec<u8>, ReadError> {
-    if store.process(process)?.is_none() {
+    let Some(process_record) = store.process(process)? else {
         return Err(ReadError::ProcessNotFound);
-    }
-    let record = store.entry(process, 0)?.ok_or(ReadError::ProcessNotFound)?;
-    let assignment_bytes = load(&read_live(store), &record.assignment_id)?;
-    let assignment = parse(&assignment_bytes, &record.assignment_id)?;
-    let process_bytes = load(&read_live(store), &record.message_id)?;
-    let process_item = parse(&process_bytes, &record.message_id)?;
+    };
+    // The item with the process's Block-Height and Timestamp tags: its nonce-0 Assignment
+    // (AOP-6), or the reference's wrapper of a legacy process.
+    let (tagged_id, fallback_timestamp) = match process_record.kind {
+        ProcessKind::Aop6 => {
+            let record = store.entry(process, 0)?.ok_or(ReadError::ProcessNotFound)?;
+            (record.assignment_id, record.timestamp)
+        }
+        ProcessKind::Legacy { wrapper_id } => (wrapper_id, process_record.timestamp),
+    };
+    let assignment_bytes = load(&read_live(store), &tagged_id)?;
+    let assignment = parse(&assignment_bytes, &tagged_id)?;
+    let process_bytes = load(&read_live(store), process)?;
+    let process_item = parse(&process_bytes, process)?;
     let block = assignment.tag("Block-Height").unwrap_or("");
     let timestamp = assignment
         .tag("Timestamp")
         .and_then(|value| value.parse().ok())
-        .unwrap_or(record.timestamp);
+        .unwrap_or(fallback_timestamp);
     let mut out = Vec::with_capacity(4096);
     render::process_record(&mut out, &process_item, block, timestamp);
     Ok(out)

@@ -633,12 +633,12 @@ fn verify_detects_damage() {
     });
     damage("broken hash chain", &|db| {
         let entries = db.cf_handle(cf::ENTRIES).unwrap();
-        let mut record = ao_su::store::records::EntryRecord::decode(
+        let mut stored = ao_su::store::records::StoredEntry::decode(
             &db.get_cf(entries, entry_key).unwrap().unwrap(),
         )
         .unwrap();
-        record.hash_chain[0] ^= 1;
-        db.put_cf(entries, entry_key, record.encode()).unwrap();
+        stored.record.hash_chain[0] ^= 1;
+        db.put_cf(entries, entry_key, stored.encode()).unwrap();
     });
     damage("missing index key", &|db| {
         let entries = db.cf_handle(cf::ENTRIES).unwrap();

@@ -166,6 +166,7 @@ fn load_store(paths: &[String]) -> (tempfile::TempDir, Store) {
     let mut commit = Commit {
         entries: Vec::new(),
         sync: false,
+        ..Default::default()
     };
     for (index, path) in paths.iter().enumerate() {
         let bytes = read(path);

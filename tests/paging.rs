@@ -54,6 +54,8 @@ fn build(steps: &[(u64, bool)]) -> (tempfile::TempDir, Store, [u8; 32]) {
             assignment_id,
             message_id,
             hash_chain: [0; 32],
+            style: Default::default(),
+            origin: Default::default(),
         };
         entries.push(StagedEntry {
             process,
@@ -61,13 +63,16 @@ fn build(steps: &[(u64, bool)]) -> (tempfile::TempDir, Store, [u8; 32]) {
             record,
             assignment,
             body,
-            dedupe_hash: None,
+            dedupe_hashes: Vec::new(),
+            dup: 0,
+            upload: false,
         });
     }
     store
         .write(&Commit {
             entries,
             sync: false,
+            ..Default::default()
         })
         .unwrap();
     (dir, store, process)

@@ -21,6 +21,18 @@ pub struct DedupeInput<'a> {
     pub data: &'a [u8],
 }
 
+/// The dedupe hash of a posted item, from its own fields.
+pub fn item_dedupe_hash(item: &super::DataItem<'_>, order: TagOrder) -> Digest48 {
+    let tags: Vec<(&str, &str)> = item.tags.iter().map(|tag| (tag.name, tag.value)).collect();
+    let input = DedupeInput {
+        target: item.target.unwrap_or(&[]),
+        anchor: item.anchor.unwrap_or(&[]),
+        tags: &tags,
+        data: item.data,
+    };
+    dedupe_hash(&input, order)
+}
+
 /// `DH(["dataitem","1","1","",target,anchor,T,data])`, with `Pushed-For` tags dropped.
 pub fn dedupe_hash(input: &DedupeInput<'_>, order: TagOrder) -> Digest48 {
     let mut kept: Vec<(&str, &str)> = input

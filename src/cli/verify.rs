@@ -2,7 +2,8 @@
 
 use crate::ans104::{DataItem, b64, verify as signature};
 use crate::domain::{self, Id};
-use crate::store::records::{EntryKind, EntryRecord};
+use crate::store::keys::Slot;
+use crate::store::records::{EntryKind, EntryRecord, Origin, RenderStyle};
 use crate::store::{ItemReader, OpenMode, Store, StoreError};
 use anyhow::{Context, bail};
 use argh::FromArgs;
@@ -21,6 +22,28 @@ pub struct Args {
 pub struct ProcessReport {
     pub entries: u64,
     pub signatures: u64,
+    /// Duplicate or missing nonces in imported history (DECISIONS 9): reported, not damage.
+    pub legacy_anomalies: Vec<String>,
+}
+
+/// How an entry's nonce follows the previous entry's.
+fn nonce_step(
+    previous: Option<Slot>,
+    slot: Slot,
+    origin: Origin,
+) -> Result<Option<String>, CheckError> {
+    let expected = previous.map_or(0, |previous| previous.nonce + 1);
+    if slot.nonce == expected && slot.dup == 0 {
+        return Ok(None);
+    }
+    if origin == Origin::Scheduled {
+        return Err(inconsistent(&format!("expected nonce {expected} (gap)")));
+    }
+    Ok(Some(if slot.dup > 0 {
+        format!("duplicate nonce {} (copy {})", slot.nonce, slot.dup)
+    } else {
+        format!("missing nonces {expected}..{}", slot.nonce.saturating_sub(1))
+    }))
 }
 
 fn tag_u64(item: &DataItem<'_>, name: &str) -> Option<u64> {
@@ -58,27 +81,25 @@ pub fn verify_process(store: &Store, process: &Id) -> anyhow::Result<ProcessRepo
     let pid = b64::encode(process);
     let mut report = ProcessReport::default();
     let mut previous: Option<(Id, [u8; 32], u64)> = None;
-    let scanned = store.scan_entries(process, 0, u64::MAX, |nonce, record, read| {
+    let mut previous_slot: Option<Slot> = None;
+    let scanned = store.scan_entries(process, 0, u64::MAX, |slot, record, read| {
+        let nonce = slot.nonce;
         let located = |error: CheckError| match error {
             CheckError::Inconsistent(message) => {
                 CheckError::Inconsistent(format!("process {pid} nonce {nonce}: {message}"))
             }
             other => other,
         };
-        let expected_nonce = report.entries;
-        check_entry(
-            store,
-            process,
-            &pid,
-            (expected_nonce, nonce),
-            &record,
-            read,
-            previous,
-        )
-        .map_err(located)?;
+        if let Some(anomaly) = nonce_step(previous_slot, slot, record.origin).map_err(located)? {
+            report
+                .legacy_anomalies
+                .push(format!("process {pid}: {anomaly}"));
+        }
+        check_entry(store, process, &pid, slot, &record, read, previous).map_err(located)?;
         report.signatures += 1 + u64::from(record.kind.has_body());
         report.entries += 1;
         previous = Some((record.assignment_id, record.hash_chain, record.timestamp));
+        previous_slot = Some(slot);
         Ok::<bool, CheckError>(true)
     });
     match scanned {
@@ -96,22 +117,18 @@ pub fn verify_process(store: &Store, process: &Id) -> anyhow::Result<ProcessRepo
     Ok(report)
 }
 
-/// The checks of one entry: `(expected, found)` nonce, and the previous entry's assignment
-/// id, chain and timestamp.
+/// The checks of one entry at `slot`, given the previous entry's assignment id, chain and
+/// timestamp.
 fn check_entry(
     store: &Store,
     process: &Id,
     pid: &str,
-    (expected_nonce, nonce): (u64, u64),
+    slot: Slot,
     record: &EntryRecord,
     read: &ItemReader<'_>,
     previous: Option<(Id, [u8; 32], u64)>,
 ) -> Result<(), CheckError> {
-    if nonce != expected_nonce {
-        return Err(inconsistent(&format!(
-            "expected nonce {expected_nonce} (gap)"
-        )));
-    }
+    let nonce = slot.nonce;
     let assignment_bytes = load_verified(read, &record.assignment_id, "assignment")?;
     let assignment = DataItem::parse(&assignment_bytes)
         .map_err(|_| inconsistent("assignment does not parse"))?;
@@ -140,12 +157,13 @@ fn check_entry(
     }
     let message_tag = assignment.tag("Message").and_then(b64::decode_id);
     let expected_message = (record.kind != EntryKind::Process).then_some(record.message_id);
-    if message_tag != expected_message {
+    // An era-M1 wrapper names no Message: its bundle holds the message itself.
+    if record.style == RenderStyle::Standard && message_tag != expected_message {
         return Err(inconsistent(
             "assignment Message tag disagrees with the index",
         ));
     }
-    if !store.entry_indexed(process, nonce, record)? {
+    if !store.entry_indexed(process, slot, record)? {
         return Err(inconsistent("an index key of this entry is missing"));
     }
     Ok(())
@@ -170,21 +188,56 @@ pub fn run(config: &crate::config::Config, args: Args) -> anyhow::Result<()> {
             all
         }
     };
-    let (mut entries, mut signatures) = (0, 0);
+    let (mut entries, mut signatures, mut anomalies) = (0, 0, 0);
     for process in &processes {
         let report = verify_process(&store, process)?;
         println!(
-            "{} entries={} signatures={} ok",
+            "{} entries={} signatures={} legacy_anomalies={} ok",
             b64::encode(process),
             report.entries,
-            report.signatures
+            report.signatures,
+            report.legacy_anomalies.len()
         );
+        for anomaly in &report.legacy_anomalies {
+            println!("legacy anomaly (imported history, not damage): {anomaly}");
+        }
         entries += report.entries;
         signatures += report.signatures;
+        anomalies += report.legacy_anomalies.len();
     }
     println!(
-        "verified {} processes, {entries} entries, {signatures} signatures: ok",
+        "verified {} processes, {entries} entries, {signatures} signatures, {anomalies} legacy anomalies: ok",
         processes.len()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot(nonce: u64, dup: u16) -> Slot {
+        Slot { nonce, dup }
+    }
+
+    #[test]
+    fn gaps_written_by_su_are_damage_and_imported_ones_are_anomalies() {
+        assert_eq!(nonce_step(None, slot(0, 0), Origin::Scheduled).unwrap(), None);
+        assert_eq!(nonce_step(Some(slot(4, 0)), slot(5, 0), Origin::Scheduled).unwrap(), None);
+        for (previous, next) in [(Some(slot(4, 0)), slot(6, 0)), (Some(slot(4, 0)), slot(4, 1)), (None, slot(1, 0))] {
+            assert!(matches!(
+                nonce_step(previous, next, Origin::Scheduled),
+                Err(CheckError::Inconsistent(_))
+            ));
+        }
+        assert_eq!(
+            nonce_step(Some(slot(4, 0)), slot(7, 0), Origin::Imported).unwrap(),
+            Some("missing nonces 5..6".to_string())
+        );
+        assert_eq!(
+            nonce_step(Some(slot(4, 0)), slot(4, 1), Origin::Imported).unwrap(),
+            Some("duplicate nonce 4 (copy 1)".to_string())
+        );
+        assert_eq!(nonce_step(Some(slot(4, 1)), slot(5, 0), Origin::Imported).unwrap(), None);
+    }
 }

@@ -21,10 +21,24 @@ pub const DEDUPE: &str = "dedupe";
 pub const LOG: &str = "log";
 /// Items waiting to be uploaded, by `(sequence, slot)`.
 pub const OUTBOX: &str = "outbox";
+/// The router's placement table: which SU holds a process (router mode only).
+pub const ROUTES: &str = "routes";
+/// Importer checkpoints, by source (import commands only).
+pub const CHECKPOINTS: &str = "checkpoints";
 
 /// Every column family, in creation order.
-pub const ALL: [&str; 9] = [
-    META, ITEMS, ENTRIES, BY_TIME, BY_ID, PROCESSES, DEDUPE, LOG, OUTBOX,
+pub const ALL: [&str; 11] = [
+    META,
+    ITEMS,
+    ENTRIES,
+    BY_TIME,
+    BY_ID,
+    PROCESSES,
+    DEDUPE,
+    LOG,
+    OUTBOX,
+    ROUTES,
+    CHECKPOINTS,
 ];
 
 /// Options per column family, sharing one block cache.

@@ -4,20 +4,24 @@
 
 pub mod cf;
 pub mod keys;
+mod migrate;
 pub mod records;
 pub mod write;
 
 use crate::domain::Id;
-use records::{EntryRecord, IdRole, ProcessRecord};
+use keys::Slot;
+use records::{EntryRecord, IdRole, ProcessRecord, StoredEntry};
 use rocksdb::{Cache, DB, Direction, IteratorMode, Options, ReadOptions};
 use std::path::Path;
 
-pub use write::{Commit, StagedEntry};
+pub use migrate::UpgradeStop;
+pub use write::{Change, Commit, LegacyProcess, StagedEntry};
 
 /// The on-disk layout version this build writes; see `schema/rocksdb.md`.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 const SCHEMA_KEY: &[u8] = b"schema_version";
 const BLOCK_HEIGHT_KEY: &[u8] = b"block_height";
+const SIGNER_KEY: &[u8] = b"signer_address";
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +32,10 @@ pub enum StoreError {
     NewerSchema { found: u32, supported: u32 },
     #[error("corrupt {what} record")]
     Corrupt { what: &'static str },
+    #[error("the store is in layout version 1; open it once read-write (su serve) to upgrade it")]
+    NeedsUpgrade,
+    #[error("the layout upgrade stopped early, as asked (a test of resuming it)")]
+    UpgradeStopped,
 }
 
 /// How the store is opened.
@@ -55,8 +63,14 @@ fn cf<'a>(db: &'a DB, name: &'static str) -> &'a rocksdb::ColumnFamily {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store under `dir`.
+    /// Opens (creating if needed) the store under `dir`, upgrading an older layout in place
+    /// when opened read-write.
     pub fn open(dir: &Path, mode: OpenMode) -> Result<Self, StoreError> {
+        Self::open_with(dir, mode, UpgradeStop::Never)
+    }
+
+    /// `open`, with a point at which an upgrade stops early (tests of resuming one).
+    pub fn open_with(dir: &Path, mode: OpenMode, stop: UpgradeStop) -> Result<Self, StoreError> {
         let mut options = Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
@@ -72,11 +86,11 @@ impl Store {
             }
         };
         let store = Self { db };
-        store.check_schema(mode)?;
+        store.check_schema(mode, stop)?;
         Ok(store)
     }
 
-    fn check_schema(&self, mode: OpenMode) -> Result<(), StoreError> {
+    fn check_schema(&self, mode: OpenMode, stop: UpgradeStop) -> Result<(), StoreError> {
         let meta = cf(&self.db, cf::META);
         match self.db.get_cf(meta, SCHEMA_KEY)? {
             Some(bytes) => {
@@ -90,6 +104,11 @@ impl Store {
                         found,
                         supported: SCHEMA_VERSION,
                     });
+                }
+                // Version 1 values still decode, so a read-only view of a version-1 store
+                // works; a read-write open upgrades it first.
+                if found == 1 && mode == OpenMode::ReadWrite {
+                    migrate::upgrade_v1_to_v2(&self.db, stop)?;
                 }
             }
             None if mode == OpenMode::ReadWrite => {
@@ -114,6 +133,26 @@ impl Store {
             .transpose()
     }
 
+    /// The entry record at a slot (a duplicate of an imported nonce has `dup > 0`).
+    pub fn entry_at(&self, process: &Id, slot: Slot) -> Result<Option<EntryRecord>, StoreError> {
+        let value = self
+            .db
+            .get_pinned_cf(cf(&self.db, cf::ENTRIES), keys::entry_at(process, slot))?;
+        value
+            .map(|bytes| EntryRecord::decode(&bytes).ok_or(StoreError::Corrupt { what: "entry" }))
+            .transpose()
+    }
+
+    /// The whole stored entry at a slot (with its dedupe hashes).
+    pub fn stored_entry(&self, process: &Id, slot: Slot) -> Result<Option<StoredEntry>, StoreError> {
+        let value = self
+            .db
+            .get_pinned_cf(cf(&self.db, cf::ENTRIES), keys::entry_at(process, slot))?;
+        value
+            .map(|bytes| StoredEntry::decode(&bytes).ok_or(StoreError::Corrupt { what: "entry" }))
+            .transpose()
+    }
+
     /// The entry with the highest nonce of a process: one reverse seek.
     pub fn last_entry(&self, process: &Id) -> Result<Option<(u64, EntryRecord)>, StoreError> {
         let mut options = ReadOptions::default();
@@ -121,7 +160,10 @@ impl Store {
         let mut iter = self
             .db
             .raw_iterator_cf_opt(cf(&self.db, cf::ENTRIES), options);
-        iter.seek_for_prev(keys::entry(process, u64::MAX));
+        // Past every key of the process, duplicates of the last nonce included.
+        let mut last = keys::entry(process, u64::MAX).to_vec();
+        last.extend_from_slice(&[0xff, 0xff]);
+        iter.seek_for_prev(last);
         match iter.item() {
             Some((key, value)) if key.starts_with(process) => {
                 let nonce =
@@ -181,8 +223,9 @@ impl Store {
             ),
         };
         let mut options = ReadOptions::default();
+        // Past the last key and its duplicates.
         let mut upper = end;
-        upper.push(0);
+        upper.extend_from_slice(&[0xff, 0xff, 0]);
         options.set_iterate_upper_bound(upper);
         let iter = self.db.iterator_cf_opt(
             cf(&self.db, cf::BY_ID),
@@ -195,11 +238,12 @@ impl Store {
             let corrupt = StoreError::Corrupt { what: "id index" };
             let process = keys::id_at(&key, 32).ok_or(corrupt)?;
             let nonce = keys::u64_at(&key, 64).ok_or(StoreError::Corrupt { what: "id index" })?;
+            let dup = keys::dup_after(&key, 72).ok_or(StoreError::Corrupt { what: "id index" })?;
             let (role, timestamp) =
                 records::decode_id_value(&value).ok_or(StoreError::Corrupt { what: "id index" })?;
             hits.push(IdHit {
                 process,
-                nonce,
+                slot: Slot { nonce, dup },
                 role,
                 timestamp,
             });
@@ -211,29 +255,29 @@ impl Store {
     pub fn entry_indexed(
         &self,
         process: &Id,
-        nonce: u64,
+        slot: Slot,
         record: &EntryRecord,
     ) -> Result<bool, StoreError> {
         let by_time = cf(&self.db, cf::BY_TIME);
         let by_id = cf(&self.db, cf::BY_ID);
         Ok(self
             .db
-            .get_pinned_cf(by_time, keys::by_time(process, record.timestamp, nonce))?
+            .get_pinned_cf(by_time, keys::by_time_at(process, record.timestamp, slot))?
             .is_some()
             && self
                 .db
-                .get_pinned_cf(by_id, keys::by_id(&record.assignment_id, process, nonce))?
+                .get_pinned_cf(by_id, keys::by_id_at(&record.assignment_id, process, slot))?
                 .is_some()
             && self
                 .db
-                .get_pinned_cf(by_id, keys::by_id(&record.message_id, process, nonce))?
+                .get_pinned_cf(by_id, keys::by_id_at(&record.message_id, process, slot))?
                 .is_some())
     }
 
     /// How many timestamp-index keys a process has (for `su verify`: one per entry).
     pub fn time_index_len(&self, process: &Id) -> Result<u64, StoreError> {
         let mut options = ReadOptions::default();
-        options.set_iterate_upper_bound(keys::by_time(process, u64::MAX, u64::MAX).to_vec());
+        options.set_iterate_upper_bound(process_upper_bound(process));
         let mut iter = self
             .db
             .raw_iterator_cf_opt(cf(&self.db, cf::BY_TIME), options);
@@ -253,7 +297,7 @@ impl Store {
             return Ok(None);
         };
         let mut options = ReadOptions::default();
-        options.set_iterate_upper_bound(keys::by_time(process, u64::MAX, u64::MAX).to_vec());
+        options.set_iterate_upper_bound(process_upper_bound(process));
         let mut iter = self
             .db
             .raw_iterator_cf_opt(cf(&self.db, cf::BY_TIME), options);
@@ -267,14 +311,14 @@ impl Store {
         }
     }
 
-    /// Entries of a process with nonces in `first..=last`, in nonce order, read under one
-    /// snapshot. `visit` returns `false` to stop early.
+    /// Entries of a process with nonces in `first..=last` (duplicates of a nonce included),
+    /// in key order, read under one snapshot. `visit` returns `false` to stop early.
     pub fn scan_entries<E: From<StoreError>>(
         &self,
         process: &Id,
         first: u64,
         last: u64,
-        mut visit: impl FnMut(u64, EntryRecord, &ItemReader<'_>) -> Result<bool, E>,
+        mut visit: impl FnMut(Slot, EntryRecord, &ItemReader<'_>) -> Result<bool, E>,
     ) -> Result<(), E> {
         if first > last {
             return Ok(());
@@ -283,7 +327,7 @@ impl Store {
         let mut options = ReadOptions::default();
         options.set_snapshot(&snapshot);
         let mut upper = keys::entry(process, last).to_vec();
-        upper.push(0);
+        upper.extend_from_slice(&[0xff, 0xff, 0]);
         options.set_iterate_upper_bound(upper);
         let mut iter = self
             .db
@@ -293,9 +337,10 @@ impl Store {
             |id: &Id| -> Result<Option<Vec<u8>>, StoreError> { Ok(snapshot.get_cf(items, id)?) };
         iter.seek(keys::entry(process, first));
         while let Some((key, value)) = iter.item() {
-            let nonce = keys::u64_at(key, 32).ok_or(StoreError::Corrupt { what: "entry key" })?;
+            let (_, slot) =
+                keys::decode_entry(key).ok_or(StoreError::Corrupt { what: "entry key" })?;
             let record = EntryRecord::decode(value).ok_or(StoreError::Corrupt { what: "entry" })?;
-            if !visit(nonce, record, &read_item)? {
+            if !visit(slot, record, &read_item)? {
                 return Ok(());
             }
             iter.next();
@@ -340,6 +385,112 @@ impl Store {
                 Ok(0)
             }
         }
+    }
+
+    /// Up to `max` changes after log sequence `after`, in commit order, read under one
+    /// snapshot: each with everything needed to rebuild its rows (the change feed).
+    pub fn log_after(&self, after: u64, max: usize) -> Result<Vec<Change>, StoreError> {
+        let Some(start) = after.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        let snapshot = self.db.snapshot();
+        let mut options = ReadOptions::default();
+        options.set_snapshot(&snapshot);
+        let mut iter = self.db.raw_iterator_cf_opt(cf(&self.db, cf::LOG), options);
+        let corrupt = |what| StoreError::Corrupt { what };
+        let item = |id: &Id| -> Result<Vec<u8>, StoreError> {
+            snapshot
+                .get_cf(cf(&self.db, cf::ITEMS), id)?
+                .ok_or(corrupt("item named by the log"))
+        };
+        let mut changes = Vec::new();
+        iter.seek(keys::log(start));
+        while let Some((key, value)) = iter.item() {
+            if changes.len() >= max {
+                break;
+            }
+            let sequence = keys::u64_at(key, 0).ok_or(corrupt("log key"))?;
+            if value.len() == 32 {
+                let process = keys::id_at(value, 0).ok_or(corrupt("log"))?;
+                let record = snapshot
+                    .get_cf(cf(&self.db, cf::PROCESSES), process)?
+                    .and_then(|bytes| ProcessRecord::decode(&bytes))
+                    .ok_or(corrupt("process named by the log"))?;
+                let records::ProcessKind::Legacy { wrapper_id } = record.kind else {
+                    return Err(corrupt("log row of a legacy process"));
+                };
+                changes.push(Change::LegacyProcess(LegacyProcess {
+                    process,
+                    sequence,
+                    timestamp: record.timestamp,
+                    item: item(&process)?,
+                    wrapper_id,
+                    wrapper: item(&wrapper_id)?,
+                }));
+            } else {
+                let (process, slot) = keys::decode_entry(value).ok_or(corrupt("log"))?;
+                let stored = snapshot
+                    .get_cf(cf(&self.db, cf::ENTRIES), value)?
+                    .and_then(|bytes| StoredEntry::decode(&bytes))
+                    .ok_or(corrupt("entry named by the log"))?;
+                let record = stored.record;
+                changes.push(Change::Entry(StagedEntry {
+                    process,
+                    nonce: slot.nonce,
+                    dup: slot.dup,
+                    record,
+                    assignment: item(&record.assignment_id)?,
+                    body: match record.kind.has_body() {
+                        true => Some(item(&record.message_id)?),
+                        false => None,
+                    },
+                    dedupe_hashes: stored.dedupe_hashes,
+                    upload: false,
+                }));
+            }
+            iter.next();
+        }
+        iter.status()?;
+        Ok(changes)
+    }
+
+    /// The address (SHA-256 of the owner) of the wallet that signs this store's
+    /// assignments: recorded when the first wallet is bound, or when the store was upgraded,
+    /// imported or replicated.
+    pub fn signer_address(&self) -> Result<Option<Id>, StoreError> {
+        match self.db.get_cf(cf(&self.db, cf::META), SIGNER_KEY)? {
+            Some(bytes) => Ok(Some(
+                keys::id_at(&bytes, 0).ok_or(StoreError::Corrupt { what: "signer address" })?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// Records the signer's address (synced: the identity check depends on it).
+    pub fn put_signer_address(&self, address: &Id) -> Result<(), StoreError> {
+        let mut options = rocksdb::WriteOptions::default();
+        options.set_sync(true);
+        let mut batch = rocksdb::WriteBatch::default();
+        batch.put_cf(cf(&self.db, cf::META), SIGNER_KEY, address);
+        Ok(self.db.write_opt(batch, &options)?)
+    }
+
+    /// Rewrites this store in the version-1 layout (tests of the upgrade; see `migrate`).
+    #[doc(hidden)]
+    pub fn rewrite_as_version_1(&self) -> Result<(), StoreError> {
+        migrate::downgrade_to_v1(&self.db)
+    }
+
+    /// Every row of every column family, in key order (tests that compare two stores).
+    pub fn dump(&self) -> Result<Vec<(&'static str, Vec<u8>, Vec<u8>)>, StoreError> {
+        let mut rows = Vec::new();
+        for name in cf::ALL {
+            for item in self.db.iterator_cf(cf(&self.db, name), IteratorMode::Start) {
+                let (key, value) = item?;
+                rows.push((name, key.to_vec(), value.to_vec()));
+            }
+        }
+        Ok(rows)
     }
 
     /// The persisted block height, if any.
@@ -443,6 +594,13 @@ impl Store {
     }
 }
 
+/// An upper bound past every key of `process` in a CF keyed by process first.
+fn process_upper_bound(process: &Id) -> Vec<u8> {
+    let mut upper = process.to_vec();
+    upper.extend_from_slice(&[0xff; 43]);
+    upper
+}
+
 /// One queued upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxRow {
@@ -458,7 +616,7 @@ pub type ItemReader<'a> = dyn Fn(&Id) -> Result<Option<Vec<u8>>, StoreError> + '
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IdHit {
     pub process: Id,
-    pub nonce: u64,
+    pub slot: Slot,
     pub role: IdRole,
     pub timestamp: u64,
 }

@@ -1,4 +1,6 @@
 //! Value codecs of the entry and process records (fixed width, big-endian).
+//! Layout version 2; version-1 values (113-byte entries) still decode, with the defaults they
+//! had (standard style, scheduled here, no dedupe hashes).
 #![deny(clippy::little_endian_bytes)]
 
 use crate::domain::Id;
@@ -30,8 +32,40 @@ impl EntryKind {
     }
 }
 
-/// One schedule entry: `kind(1) ‖ timestamp(8) ‖ sequence(8) ‖ assignment(32) ‖ message(32) ‖
-/// hash_chain(32)`, 113 bytes. `message` is the body's id, or the assigned transaction.
+/// How the entry's `assignment` half is rendered (PROTOCOL 1.6.3 and 5.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RenderStyle {
+    /// Eras M2–M4 and P2: an SU Assignment item; `show-anchor` applies.
+    #[default]
+    Standard = 0,
+    /// Era M1: the reference's wrapper item carries the schedule tags and plays the
+    /// assignment (`assignment_id` names the wrapper); rendered as PROTOCOL 5.3.3 says.
+    LegacyWrapper = 1,
+}
+
+impl RenderStyle {
+    fn from_byte(byte: u8) -> Option<Self> {
+        match byte {
+            0 => Some(Self::Standard),
+            1 => Some(Self::LegacyWrapper),
+            _ => None,
+        }
+    }
+}
+
+/// Where an entry came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Origin {
+    /// Scheduled by this SU (or by the primary it replicates): gap-free, chain-linked.
+    #[default]
+    Scheduled = 0,
+    /// Imported history of a reference SU: kept as recorded, legacy anomalies included.
+    Imported = 1,
+}
+
+/// One schedule entry's fixed head: `kind(1) ‖ timestamp(8) ‖ sequence(8) ‖ assignment(32) ‖
+/// message(32) ‖ hash_chain(32) ‖ style(1) ‖ origin(1)`. `message` is the body's id, or the
+/// assigned transaction. The stored value appends the entry's dedupe hashes (`StoredEntry`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EntryRecord {
     pub kind: EntryKind,
@@ -40,26 +74,41 @@ pub struct EntryRecord {
     pub assignment_id: Id,
     pub message_id: Id,
     pub hash_chain: [u8; 32],
+    pub style: RenderStyle,
+    pub origin: Origin,
 }
 
-impl EntryRecord {
-    pub const LEN: usize = 113;
+/// The length of a version-1 entry value (no style, origin or dedupe hashes).
+const V1_ENTRY_LEN: usize = 113;
+/// The fixed head of a version-2 entry value, before the dedupe count.
+const HEAD_LEN: usize = 115;
 
-    pub fn encode(&self) -> [u8; Self::LEN] {
-        let mut out = [0u8; Self::LEN];
-        out[0] = self.kind as u8;
-        out[1..9].copy_from_slice(&self.timestamp.to_be_bytes());
-        out[9..17].copy_from_slice(&self.sequence.to_be_bytes());
-        out[17..49].copy_from_slice(&self.assignment_id);
-        out[49..81].copy_from_slice(&self.message_id);
-        out[81..113].copy_from_slice(&self.hash_chain);
-        out
+impl EntryRecord {
+    fn encode_head(&self, out: &mut Vec<u8>) {
+        out.push(self.kind as u8);
+        out.extend_from_slice(&self.timestamp.to_be_bytes());
+        out.extend_from_slice(&self.sequence.to_be_bytes());
+        out.extend_from_slice(&self.assignment_id);
+        out.extend_from_slice(&self.message_id);
+        out.extend_from_slice(&self.hash_chain);
+        out.push(self.style as u8);
+        out.push(self.origin as u8);
     }
 
+    /// Decodes the head of a version-1 or version-2 entry value, ignoring the dedupe hashes.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() != Self::LEN {
-            return None;
-        }
+        let (style, origin) = match bytes.len() {
+            V1_ENTRY_LEN => (RenderStyle::Standard, Origin::Scheduled),
+            len if len > HEAD_LEN => (
+                RenderStyle::from_byte(bytes[113])?,
+                match bytes[114] {
+                    0 => Origin::Scheduled,
+                    1 => Origin::Imported,
+                    _ => return None,
+                },
+            ),
+            _ => return None,
+        };
         Some(Self {
             kind: EntryKind::from_byte(bytes[0])?,
             timestamp: u64::from_be_bytes(bytes[1..9].try_into().ok()?),
@@ -67,7 +116,65 @@ impl EntryRecord {
             assignment_id: bytes[17..49].try_into().ok()?,
             message_id: bytes[49..81].try_into().ok()?,
             hash_chain: bytes[81..113].try_into().ok()?,
+            style,
+            origin,
         })
+    }
+}
+
+/// An ordered dedupe hash (SHA-384).
+pub type DedupeHash = [u8; 48];
+
+/// A whole entry value: the head plus the dedupe hashes the entry recorded, so every row of
+/// the entry can be rebuilt from the entry alone. Version 2: `head(115) ‖ count(1) ‖
+/// hash(48) × count`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEntry {
+    pub record: EntryRecord,
+    pub dedupe_hashes: Vec<DedupeHash>,
+}
+
+impl StoredEntry {
+    /// At most this many dedupe hashes per entry (the count is one byte).
+    pub const MAX_DEDUPE_HASHES: usize = 255;
+
+    pub fn encode(&self) -> Vec<u8> {
+        let count = self.dedupe_hashes.len().min(Self::MAX_DEDUPE_HASHES);
+        let mut out = Vec::with_capacity(HEAD_LEN + 1 + 48 * count);
+        self.record.encode_head(&mut out);
+        out.push(count as u8);
+        for hash in &self.dedupe_hashes[..count] {
+            out.extend_from_slice(hash);
+        }
+        out
+    }
+
+    /// Decodes a version-1 (113 bytes, no hashes) or version-2 value.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let record = EntryRecord::decode(bytes)?;
+        if bytes.len() == V1_ENTRY_LEN {
+            return Some(Self {
+                record,
+                dedupe_hashes: Vec::new(),
+            });
+        }
+        let count = usize::from(bytes[HEAD_LEN]);
+        let hashes = &bytes[HEAD_LEN + 1..];
+        if hashes.len() != 48 * count {
+            return None;
+        }
+        Some(Self {
+            record,
+            dedupe_hashes: hashes
+                .chunks_exact(48)
+                .map(|chunk| chunk.try_into().expect("48-byte chunk"))
+                .collect(),
+        })
+    }
+
+    /// Whether the value is in the version-1 layout (the upgrade rewrites those).
+    pub fn is_v1(bytes: &[u8]) -> bool {
+        bytes.len() == V1_ENTRY_LEN
     }
 }
 
@@ -100,27 +207,57 @@ pub fn decode_id_value(bytes: &[u8]) -> Option<(IdRole, u64)> {
     Some((role, u64::from_be_bytes(bytes.get(1..9)?.try_into().ok()?)))
 }
 
-/// A process record: `kind(1) ‖ timestamp(8)`. Kind 0 = AOP-6 (its nonce-0 entry holds the
-/// process item and assignment). Other kinds are reserved for imported legacy processes.
+/// What kind of process a record describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessKind {
+    /// AOP-6: its nonce-0 entry holds its Assignment and the Process item.
+    Aop6,
+    /// Legacy (era P1, `ENABLE_PROCESS_ASSIGNMENT` off): the Process item has no nonce and no
+    /// assignment; the reference's wrapper item (Block-Height and Timestamp tags) is kept.
+    Legacy { wrapper_id: Id },
+}
+
+/// A process record: `kind(1) ‖ timestamp(8)`, plus `wrapper id(32)` for a legacy process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProcessRecord {
+    pub kind: ProcessKind,
     pub timestamp: u64,
 }
 
 impl ProcessRecord {
-    pub fn encode(&self) -> [u8; 9] {
-        let mut out = [0u8; 9];
-        out[1..].copy_from_slice(&self.timestamp.to_be_bytes());
+    pub fn aop6(timestamp: u64) -> Self {
+        Self {
+            kind: ProcessKind::Aop6,
+            timestamp,
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(41);
+        match self.kind {
+            ProcessKind::Aop6 => {
+                out.push(0);
+                out.extend_from_slice(&self.timestamp.to_be_bytes());
+            }
+            ProcessKind::Legacy { wrapper_id } => {
+                out.push(1);
+                out.extend_from_slice(&self.timestamp.to_be_bytes());
+                out.extend_from_slice(&wrapper_id);
+            }
+        }
         out
     }
 
     pub fn decode(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() != 9 || bytes[0] != 0 {
-            return None;
-        }
-        Some(Self {
-            timestamp: u64::from_be_bytes(bytes[1..].try_into().ok()?),
-        })
+        let timestamp = u64::from_be_bytes(bytes.get(1..9)?.try_into().ok()?);
+        let kind = match (bytes.first()?, bytes.len()) {
+            (0, 9) => ProcessKind::Aop6,
+            (1, 41) => ProcessKind::Legacy {
+                wrapper_id: bytes[9..41].try_into().ok()?,
+            },
+            _ => return None,
+        };
+        Some(Self { kind, timestamp })
     }
 }
 
@@ -128,22 +265,81 @@ impl ProcessRecord {
 mod tests {
     use super::*;
 
-    #[test]
-    fn entry_round_trip_and_garbage() {
-        let record = EntryRecord {
+    fn record() -> EntryRecord {
+        EntryRecord {
             kind: EntryKind::AssignmentOnly,
             timestamp: 42,
             sequence: 7,
             assignment_id: [1; 32],
             message_id: [2; 32],
             hash_chain: [3; 32],
-        };
-        assert_eq!(EntryRecord::decode(&record.encode()), Some(record));
+            style: RenderStyle::LegacyWrapper,
+            origin: Origin::Imported,
+        }
+    }
+
+    #[test]
+    fn entry_round_trip_and_garbage() {
+        for hashes in [vec![], vec![[7u8; 48]], vec![[8u8; 48], [9u8; 48]]] {
+            let stored = StoredEntry {
+                record: record(),
+                dedupe_hashes: hashes,
+            };
+            let bytes = stored.encode();
+            assert_eq!(bytes.len(), 116 + 48 * stored.dedupe_hashes.len());
+            assert_eq!(StoredEntry::decode(&bytes), Some(stored.clone()));
+            assert_eq!(EntryRecord::decode(&bytes), Some(record()));
+            assert!(!StoredEntry::is_v1(&bytes));
+            // A count that disagrees with the length is corrupt.
+            assert_eq!(StoredEntry::decode(&bytes[..bytes.len() - 1]), None);
+        }
         assert_eq!(EntryRecord::decode(&[9; 113]), None);
         assert_eq!(EntryRecord::decode(&[0; 5]), None);
+        assert_eq!(EntryRecord::decode(&[0; 114]), None);
+        assert_eq!(EntryRecord::decode(&[0; 115]), None);
         assert_eq!(
             decode_id_value(&encode_id_value(IdRole::Assigned, 5)),
             Some((IdRole::Assigned, 5))
         );
+    }
+
+    #[test]
+    fn version_1_entries_decode_with_their_defaults() {
+        // The version-1 layout: the first 113 bytes of the head, nothing after.
+        let mut v1 = Vec::new();
+        let scheduled = EntryRecord {
+            style: RenderStyle::Standard,
+            origin: Origin::Scheduled,
+            kind: EntryKind::Message,
+            ..record()
+        };
+        scheduled.encode_head(&mut v1);
+        v1.truncate(113);
+        assert!(StoredEntry::is_v1(&v1));
+        assert_eq!(
+            StoredEntry::decode(&v1),
+            Some(StoredEntry {
+                record: scheduled,
+                dedupe_hashes: vec![]
+            })
+        );
+    }
+
+    #[test]
+    fn process_records_of_both_kinds() {
+        let aop6 = ProcessRecord::aop6(5);
+        assert_eq!(aop6.encode().len(), 9);
+        assert_eq!(ProcessRecord::decode(&aop6.encode()), Some(aop6));
+        let legacy = ProcessRecord {
+            kind: ProcessKind::Legacy {
+                wrapper_id: [4; 32],
+            },
+            timestamp: 6,
+        };
+        assert_eq!(legacy.encode().len(), 41);
+        assert_eq!(ProcessRecord::decode(&legacy.encode()), Some(legacy));
+        assert_eq!(ProcessRecord::decode(&[1; 9]), None);
+        assert_eq!(ProcessRecord::decode(&[0; 41]), None);
+        assert_eq!(ProcessRecord::decode(&[2; 9]), None);
     }
 }

@@ -1,32 +1,131 @@
-//! The typed write path: a commit of staged entries becomes one RocksDB WriteBatch.
+//! The typed write path: a commit of entries becomes one RocksDB WriteBatch. Every row an
+//! entry owns is derived here from the entry alone, so the sequencer, the importer and the
+//! standby (which replays the change feed) write identical rows for identical entries.
 
-use super::records::{EntryKind, EntryRecord, IdRole, ProcessRecord, encode_id_value};
-use super::{cf, keys};
+use super::keys::{self, Slot};
+use super::records::{
+    DedupeHash, EntryKind, EntryRecord, IdRole, ProcessKind, ProcessRecord, StoredEntry,
+    encode_id_value,
+};
+use super::cf;
 use crate::domain::Id;
 use rocksdb::{DB, WriteBatch};
 
 /// One scheduled entry, signed and ready to store. `record.sequence` is its commit sequence.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StagedEntry {
     pub process: Id,
     pub nonce: u64,
+    /// The rank among imported entries with the same nonce; 0 for everything `su` schedules.
+    pub dup: u16,
     pub record: EntryRecord,
     pub assignment: Vec<u8>,
     /// The client item (message or process), stored under `record.message_id`.
     pub body: Option<Vec<u8>>,
-    /// The ordered dedupe hash to record for the process.
-    pub dedupe_hash: Option<[u8; 48]>,
+    /// The ordered dedupe hashes the entry records for its process (at most one for new
+    /// writes: a pushed message's, or an assigned transaction's).
+    pub dedupe_hashes: Vec<DedupeHash>,
+    /// Queue the entry's items for upload (new writes); imported or replicated history is
+    /// not uploaded again.
+    pub upload: bool,
 }
 
-/// Entries written together in one batch.
+impl StagedEntry {
+    pub fn slot(&self) -> Slot {
+        Slot {
+            nonce: self.nonce,
+            dup: self.dup,
+        }
+    }
+}
+
+/// A legacy (era P1) process: its Process item has no nonce and no assignment, so it is
+/// not an entry; its record, item and wrapper still travel through the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegacyProcess {
+    pub process: Id,
+    /// Its key in `log`.
+    pub sequence: u64,
+    pub timestamp: u64,
+    /// The Process item, stored under the process id.
+    pub item: Vec<u8>,
+    /// The reference's wrapper item (Block-Height and Timestamp tags).
+    pub wrapper_id: Id,
+    pub wrapper: Vec<u8>,
+}
+
+impl LegacyProcess {
+    pub fn record(&self) -> ProcessRecord {
+        ProcessRecord {
+            kind: ProcessKind::Legacy {
+                wrapper_id: self.wrapper_id,
+            },
+            timestamp: self.timestamp,
+        }
+    }
+}
+
+/// One change in commit order: what a `log` row points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Entry(StagedEntry),
+    LegacyProcess(LegacyProcess),
+}
+
+impl Change {
+    pub fn sequence(&self) -> u64 {
+        match self {
+            Self::Entry(entry) => entry.record.sequence,
+            Self::LegacyProcess(process) => process.sequence,
+        }
+    }
+}
+
+/// Entries (and legacy process records) written together in one batch.
 #[derive(Debug, Default)]
 pub struct Commit {
     pub entries: Vec<StagedEntry>,
+    pub legacy_processes: Vec<LegacyProcess>,
     /// Sync the WAL before the write returns (always, outside benches and tests of it).
     pub sync: bool,
 }
 
+impl Commit {
+    /// A commit of changes read from a change feed, in their order.
+    pub fn from_changes(changes: Vec<Change>, sync: bool) -> Self {
+        let mut commit = Self {
+            sync,
+            ..Self::default()
+        };
+        for change in changes {
+            match change {
+                Change::Entry(entry) => commit.entries.push(entry),
+                Change::LegacyProcess(process) => commit.legacy_processes.push(process),
+            }
+        }
+        commit
+    }
+}
+
 pub(super) fn build_batch(db: &DB, commit: &Commit) -> WriteBatch {
+    let handle = |name| db.cf_handle(name).expect("every CF in cf::ALL is opened");
+    let (items, processes, log) = (handle(cf::ITEMS), handle(cf::PROCESSES), handle(cf::LOG));
+    let mut batch = WriteBatch::default();
+    for entry in &commit.entries {
+        put_entry(db, &mut batch, entry);
+    }
+    for legacy in &commit.legacy_processes {
+        batch.put_cf(items, legacy.process, &legacy.item);
+        batch.put_cf(items, legacy.wrapper_id, &legacy.wrapper);
+        batch.put_cf(processes, legacy.process, legacy.record().encode());
+        batch.put_cf(log, keys::log(legacy.sequence), legacy.process);
+    }
+    batch
+}
+
+/// Every row of one entry: item bytes, the entry record, both indexes, the process record of
+/// a nonce-0 Process entry, its dedupe rows, its `log` row and, for new writes, its uploads.
+fn put_entry(db: &DB, batch: &mut WriteBatch, entry: &StagedEntry) {
     let handle = |name| db.cf_handle(name).expect("every CF in cf::ALL is opened");
     let (items, entries, by_time, by_id) = (
         handle(cf::ITEMS),
@@ -40,64 +139,63 @@ pub(super) fn build_batch(db: &DB, commit: &Commit) -> WriteBatch {
         handle(cf::LOG),
         handle(cf::OUTBOX),
     );
-    let mut batch = WriteBatch::default();
-    for entry in &commit.entries {
-        let record = &entry.record;
-        let (process, nonce, sequence) = (&entry.process, entry.nonce, record.sequence);
-        batch.put_cf(items, record.assignment_id, &entry.assignment);
-        batch.put_cf(entries, keys::entry(process, nonce), record.encode());
-        batch.put_cf(by_time, keys::by_time(process, record.timestamp, nonce), []);
-        batch.put_cf(
-            by_id,
-            keys::by_id(&record.assignment_id, process, nonce),
-            encode_id_value(IdRole::Assignment, record.timestamp),
-        );
-        let message_role = if record.kind.has_body() {
-            IdRole::Body
-        } else {
-            IdRole::Assigned
-        };
-        batch.put_cf(
-            by_id,
-            keys::by_id(&record.message_id, process, nonce),
-            encode_id_value(message_role, record.timestamp),
-        );
-        if let Some(body) = &entry.body {
-            batch.put_cf(items, record.message_id, body);
+    let record = &entry.record;
+    let (process, slot, sequence) = (&entry.process, entry.slot(), record.sequence);
+    let entry_key = keys::entry_at(process, slot);
+    batch.put_cf(items, record.assignment_id, &entry.assignment);
+    let stored = StoredEntry {
+        record: *record,
+        dedupe_hashes: entry.dedupe_hashes.clone(),
+    };
+    batch.put_cf(entries, entry_key, stored.encode());
+    batch.put_cf(by_time, keys::by_time_at(process, record.timestamp, slot), []);
+    batch.put_cf(
+        by_id,
+        keys::by_id_at(&record.assignment_id, process, slot),
+        encode_id_value(IdRole::Assignment, record.timestamp),
+    );
+    let message_role = if record.kind.has_body() {
+        IdRole::Body
+    } else {
+        IdRole::Assigned
+    };
+    batch.put_cf(
+        by_id,
+        keys::by_id_at(&record.message_id, process, slot),
+        encode_id_value(message_role, record.timestamp),
+    );
+    if let Some(body) = &entry.body {
+        batch.put_cf(items, record.message_id, body);
+    }
+    if entry.upload {
+        if entry.body.is_some() {
             batch.put_cf(
                 outbox,
-                keys::outbox(sequence, 0),
+                keys::outbox(sequence, keys::OUTBOX_SLOT_BODY),
                 outbox_value(&record.message_id, record.timestamp),
             );
         }
         batch.put_cf(
             outbox,
-            keys::outbox(sequence, 1),
+            keys::outbox(sequence, keys::OUTBOX_SLOT_ASSIGNMENT),
             outbox_value(&record.assignment_id, record.timestamp),
         );
-        if record.kind == EntryKind::Process {
-            batch.put_cf(
-                processes,
-                process,
-                ProcessRecord {
-                    timestamp: record.timestamp,
-                }
-                .encode(),
-            );
-        }
-        if let Some(hash) = &entry.dedupe_hash {
-            batch.put_cf(dedupe, keys::dedupe(process, hash), []);
-        }
-        let mut log_value = [0u8; 40];
-        log_value[..32].copy_from_slice(process);
-        log_value[32..].copy_from_slice(&nonce.to_be_bytes());
-        batch.put_cf(log, keys::log(sequence), log_value);
     }
-    batch
+    if record.kind == EntryKind::Process {
+        batch.put_cf(
+            processes,
+            process,
+            ProcessRecord::aop6(record.timestamp).encode(),
+        );
+    }
+    for hash in &entry.dedupe_hashes {
+        batch.put_cf(dedupe, keys::dedupe(process, hash), []);
+    }
+    batch.put_cf(log, keys::log(sequence), entry_key);
 }
 
 /// `item id(32) ‖ enqueued at, ms(8)`.
-fn outbox_value(id: &Id, enqueued_ms: u64) -> [u8; 40] {
+pub(super) fn outbox_value(id: &Id, enqueued_ms: u64) -> [u8; 40] {
     let mut value = [0u8; 40];
     value[..32].copy_from_slice(id);
     value[32..].copy_from_slice(&enqueued_ms.to_be_bytes());

@@ -93,6 +93,8 @@ fn prefill(dir: &std::path::Path, processes: usize, entries: u64) -> anyhow::Res
                 assignment_id,
                 message_id,
                 hash_chain: [0; 32],
+                style: Default::default(),
+                origin: Default::default(),
             };
             sequence += 1;
             batch.push(StagedEntry {
@@ -101,18 +103,22 @@ fn prefill(dir: &std::path::Path, processes: usize, entries: u64) -> anyhow::Res
                 record,
                 assignment,
                 body,
-                dedupe_hash: None,
+                dedupe_hashes: Vec::new(),
+                dup: 0,
+                upload: false,
             });
             if batch.len() == 10_000 {
                 store.write(&Commit {
                     entries: std::mem::take(&mut batch),
                     sync: false,
+                    ..Default::default()
                 })?;
             }
         }
         store.write(&Commit {
             entries: batch,
             sync: true,
+            ..Default::default()
         })?;
         println!(
             "prefilled process {} with {per_process} entries",
