@@ -7,12 +7,15 @@ use super::{SequencerConfig, SequencerContext};
 use crate::store::Commit;
 use crossbeam_channel::Receiver;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 pub(super) struct Committer {
     context: Arc<SequencerContext>,
     config: SequencerConfig,
     next_sequence: u64,
+    /// Per shard, how many of its entries are durable: raised only after a write returns.
+    durable: Vec<Arc<AtomicU64>>,
 }
 
 impl Committer {
@@ -20,11 +23,13 @@ impl Committer {
         context: Arc<SequencerContext>,
         config: SequencerConfig,
         next_sequence: u64,
+        durable: Vec<Arc<AtomicU64>>,
     ) -> Self {
         Self {
             context,
             config,
             next_sequence,
+            durable,
         }
     }
 
@@ -39,9 +44,11 @@ impl Committer {
             let mut commit = Commit {
                 entries: Vec::with_capacity(round.len()),
                 sync: self.config.sync,
+                ..Default::default()
             };
             for staged in &mut round {
                 if let Some(mut entry) = staged.entry.take() {
+                    staged.had_entry = true;
                     entry.record.sequence = self.next_sequence;
                     self.next_sequence += 1;
                     commit.entries.push(entry);
@@ -61,6 +68,12 @@ impl Committer {
                 metrics::histogram!("su_store_commit_entries").record(commit.entries.len() as f64);
                 metrics::counter!("su_sequencer_entries_total")
                     .increment(commit.entries.len() as u64);
+                // Only now may the shards forget these entries' in-flight facts.
+                for staged in &round {
+                    if staged.had_entry {
+                        self.durable[staged.shard].fetch_add(1, Ordering::Release);
+                    }
+                }
             }
             for staged in round {
                 let receipt = staged.receipt;

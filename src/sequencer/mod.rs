@@ -7,6 +7,7 @@
 
 mod command;
 mod committer;
+mod pending;
 mod shard;
 
 pub use command::{AppendError, DedupeHashes, Receipt, Rejection, Request};
@@ -28,6 +29,9 @@ pub struct SequencerConfig {
     pub max_commit: usize,
     /// Sync the WAL on every commit. Only benches turn this off.
     pub sync: bool,
+    /// Durable tips each shard keeps in memory (`SU_TIP_CACHE_SIZE`); any value >= 1 is
+    /// safe, since tips not yet durable are held apart and never evicted.
+    pub tip_cache: usize,
 }
 
 impl Default for SequencerConfig {
@@ -37,14 +41,13 @@ impl Default for SequencerConfig {
             mailbox: 1024,
             max_commit: 512,
             sync: true,
+            tip_cache: 16_384,
         }
     }
 }
 
-/// Entries staged but maybe not yet committed are bounded by the committer queue plus one
-/// commit; the per-shard caches hold more than that, so no uncommitted tip is ever evicted.
+/// Entries staged but not yet durable are bounded by the committer queue plus one commit.
 const COMMITTER_QUEUE: usize = 4096;
-const SHARD_CACHE: usize = 16_384;
 
 type Reply = tokio::sync::oneshot::Sender<Result<Receipt, AppendError>>;
 
@@ -104,17 +107,26 @@ impl Sequencer {
             + 1;
         let (commit_tx, commit_rx) = bounded(COMMITTER_QUEUE);
         let mut threads = Vec::new();
-        let committer = committer::Committer::new(context.clone(), config, next_sequence);
+        let shards = config.shards.max(1);
+        let durable: Vec<Arc<AtomicU64>> = (0..shards).map(|_| Arc::default()).collect();
+        let committer =
+            committer::Committer::new(context.clone(), config, next_sequence, durable.clone());
         threads.push(
             std::thread::Builder::new()
                 .name("su-committer".into())
                 .spawn(move || committer.run(commit_rx))?,
         );
         let mut mailboxes = Vec::new();
-        for index in 0..config.shards.max(1) {
+        for index in 0..shards {
             let (tx, rx) = bounded(config.mailbox);
             mailboxes.push(tx);
-            let shard = shard::Shard::new(index, context.clone(), commit_tx.clone(), SHARD_CACHE);
+            let shard = shard::Shard::new(
+                index,
+                context.clone(),
+                commit_tx.clone(),
+                config.tip_cache,
+                durable[index].clone(),
+            );
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("su-shard-{index}"))

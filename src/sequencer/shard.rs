@@ -2,20 +2,25 @@
 //! It never awaits, never does network I/O and never sleeps.
 
 use super::command::{AppendError, DedupeHashes, Receipt, Rejection, Request};
+use super::pending::Pending;
 use super::{Envelope, Reply, SequencerContext};
 use crate::domain::{self, AssignmentFields, Id, Tip};
-use crate::store::records::{EntryKind, EntryRecord, IdRole};
+use crate::store::records::{EntryKind, EntryRecord, IdRole, Origin, RenderStyle};
 use crate::store::{StagedEntry, StoreError};
 use crossbeam_channel::{Receiver, Sender};
 use lru::LruCache;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// A signed entry on its way to the committer, with the reply to send once it is durable.
 pub(super) struct Staged {
+    /// The shard that staged it (the committer counts each shard's durable entries).
+    pub shard: usize,
     pub entry: Option<StagedEntry>,
+    /// Set by the committer when it takes `entry` into a commit.
+    pub had_entry: bool,
     pub receipt: Receipt,
     pub reply: Reply,
 }
@@ -24,12 +29,15 @@ pub(super) struct Shard {
     index: usize,
     context: Arc<SequencerContext>,
     committer: Sender<Staged>,
-    /// Tips of recently used processes, including entries not yet committed.
+    /// Durable tips of recently used processes. Evicting one is always safe: the disk holds
+    /// the same tip.
     tips: LruCache<Id, Tip>,
-    /// Receipts of recently staged items by id, for idempotent repeats before they commit.
-    recent_items: LruCache<Id, Receipt>,
-    /// Dedupe hashes staged recently, per process.
-    recent_hashes: LruCache<(Id, [u8; 48]), ()>,
+    /// Tips, item ids and dedupe hashes of entries staged but not yet durable; never evicted.
+    pending: Pending,
+    /// How many entries this shard has handed to the committer.
+    staged: u64,
+    /// How many of them the committer has made durable (it alone increments this).
+    durable: Arc<AtomicU64>,
 }
 
 fn now_ms() -> u64 {
@@ -44,31 +52,50 @@ impl Shard {
         index: usize,
         context: Arc<SequencerContext>,
         committer: Sender<Staged>,
-        cache: usize,
+        tip_cache: usize,
+        durable: Arc<AtomicU64>,
     ) -> Self {
-        let capacity = NonZeroUsize::new(cache).expect("cache size is positive");
+        let capacity = NonZeroUsize::new(tip_cache.max(1)).expect("at least 1");
         Self {
             index,
             context,
             committer,
             tips: LruCache::new(capacity),
-            recent_items: LruCache::new(capacity),
-            recent_hashes: LruCache::new(capacity),
+            pending: Pending::default(),
+            staged: 0,
+            durable,
         }
+    }
+
+    /// Moves the facts of entries the committer has made durable out of `pending`.
+    fn settle(&mut self) {
+        let durable = self.durable.load(Ordering::Acquire);
+        let tips = &mut self.tips;
+        self.pending.settle(durable, |process, tip| {
+            tips.put(process, tip);
+        });
+        metrics::gauge!("su_sequencer_in_flight_entries", "shard" => self.index.to_string())
+            .set(self.pending.len() as f64);
     }
 
     pub(super) fn run(mut self, inbox: Receiver<Envelope>) {
         let shard_label = self.index.to_string();
         while let Ok(Envelope { request, reply }) = inbox.recv() {
             let started = Instant::now();
+            self.settle();
             match self.stage(request) {
                 Ok((entry, receipt)) => {
                     metrics::histogram!("su_sequencer_stage_seconds", "shard" => shard_label.clone())
                         .record(started.elapsed().as_secs_f64());
+                    if entry.is_some() {
+                        self.staged += 1;
+                    }
                     if self
                         .committer
                         .send(Staged {
+                            shard: self.index,
                             entry,
+                            had_entry: false,
                             receipt,
                             reply,
                         })
@@ -85,15 +112,18 @@ impl Shard {
         }
     }
 
+    /// The process's newest tip: staged, else cached, else from disk. A tip not yet durable
+    /// is always in `pending`, so the cache and the disk are only asked for durable tips.
     fn tip(&mut self, process: &Id) -> Result<Option<Tip>, StoreError> {
+        if let Some(tip) = self.pending.tip(process) {
+            return Ok(Some(tip));
+        }
         if let Some(tip) = self.tips.get(process) {
             return Ok(Some(*tip));
         }
         let Some((nonce, record)) = self.context.store.last_entry(process)? else {
             return Ok(None);
         };
-        // Only staging inserts into the cache: insertions then never outnumber staged
-        // entries, so an uncommitted tip cannot be evicted (see `SHARD_CACHE`).
         Ok(Some(Tip {
             nonce,
             timestamp: record.timestamp,
@@ -104,17 +134,19 @@ impl Shard {
 
     /// The receipt of an item already scheduled in this process, if any.
     fn existing(&mut self, process: &Id, id: &Id) -> Result<Option<Receipt>, StoreError> {
-        if let Some(receipt) = self.recent_items.get(id) {
+        if let Some(receipt) = self.pending.item(id)
+            && receipt.process == *process
+        {
             return Ok(Some(Receipt {
                 fresh: false,
-                ..*receipt
+                ..receipt
             }));
         }
         let hits = self.context.store.find_id(id, Some(process), usize::MAX)?;
         let Some(hit) = hits.into_iter().find(|hit| hit.role == IdRole::Body) else {
             return Ok(None);
         };
-        let record = self.context.store.entry(process, hit.nonce)?;
+        let record = self.context.store.entry_at(process, hit.slot)?;
         let assignment_id = record
             .ok_or(StoreError::Corrupt {
                 what: "entry named by the id index",
@@ -123,7 +155,7 @@ impl Shard {
         Ok(Some(Receipt {
             id: *id,
             process: *process,
-            nonce: hit.nonce,
+            nonce: hit.slot.nonce,
             timestamp: hit.timestamp,
             assignment_id,
             fresh: false,
@@ -146,8 +178,7 @@ impl Shard {
             return Ok(());
         }
         for hash in [&hashes.ordered, &hashes.unordered] {
-            let recent = self.recent_hashes.contains(&(*process, *hash));
-            if recent
+            if self.pending.has_hash(process, hash)
                 || self
                     .context
                     .store
@@ -260,6 +291,8 @@ impl Shard {
             assignment_id,
             message_id,
             hash_chain,
+            style: RenderStyle::Standard,
+            origin: Origin::Scheduled,
         };
         let id = if kind == EntryKind::AssignmentOnly {
             assignment_id
@@ -274,28 +307,28 @@ impl Shard {
             assignment_id,
             fresh: true,
         };
-        self.tips.put(
+        let tip = Tip {
+            nonce,
+            timestamp,
+            hash_chain,
+            assignment_id,
+        };
+        self.pending.stage(
+            self.staged,
             process,
-            Tip {
-                nonce,
-                timestamp,
-                hash_chain,
-                assignment_id,
-            },
+            tip,
+            kind.has_body().then_some((message_id, receipt)),
+            dedupe.as_ref().map(|hashes| hashes.ordered),
         );
-        if kind.has_body() {
-            self.recent_items.put(message_id, receipt);
-        }
-        if let Some(hashes) = &dedupe {
-            self.recent_hashes.put((process, hashes.ordered), ());
-        }
         let entry = StagedEntry {
             process,
             nonce,
             record,
             assignment,
+            dup: 0,
             body,
-            dedupe_hash: dedupe.map(|hashes| hashes.ordered),
+            dedupe_hashes: dedupe.map(|hashes| hashes.ordered).into_iter().collect(),
+            upload: true,
         };
         Ok((Some(entry), receipt))
     }
