@@ -73,11 +73,12 @@ pub fn run(config: Config, args: Args) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
-    let wallet = Arc::new(super::wallet::load_or_create(&config)?);
     let store = Arc::new(
         Store::open(&config.data_dir, OpenMode::ReadWrite)
             .with_context(|| format!("opening the store at {}", config.data_dir.display()))?,
     );
+    let wallet = Arc::new(super::wallet::load_or_create(&config, store.signer_address()?)?);
+    super::wallet::bind_to_store(&wallet, &store)?;
     let port = args.port.unwrap_or(config.port);
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let runtime = tokio::runtime::Builder::new_multi_thread()

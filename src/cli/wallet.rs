@@ -55,8 +55,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Loads the configured wallet, or creates `<data dir>/wallet.json` on first start.
-pub fn load_or_create(config: &crate::config::Config) -> anyhow::Result<Wallet> {
+/// Why a wallet cannot sign for a store.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum IdentityError {
+    #[error(
+        "the wallet {wallet} is not this store's signer {store}: start with the wallet that signed its assignments (SU_WALLET_PATH)"
+    )]
+    Mismatch { wallet: String, store: String },
+    #[error(
+        "no wallet at {path}, but this store's assignments are signed by {store}: restore that wallet (SU_WALLET_PATH); a new one is generated only for an empty store"
+    )]
+    Missing { path: String, store: String },
+}
+
+/// Loads the configured wallet, or creates `<data dir>/wallet.json` when the store has no
+/// signer yet (an empty store); `signer` is the address the store records.
+pub fn load_or_create(
+    config: &crate::config::Config,
+    signer: Option<[u8; 32]>,
+) -> anyhow::Result<Wallet> {
     let salt =
         SigningSalt::from_len(config.signing_salt).context("signing salt must be 32 or 478")?;
     let path = match &config.wallet_path {
@@ -64,6 +81,13 @@ pub fn load_or_create(config: &crate::config::Config) -> anyhow::Result<Wallet> 
         None => {
             let path = config.data_dir.join("wallet.json");
             if !path.exists() {
+                if let Some(store) = signer {
+                    return Err(IdentityError::Missing {
+                        path: path.display().to_string(),
+                        store: crate::ans104::b64::encode(&store),
+                    }
+                    .into());
+                }
                 let jwk = Wallet::generate()?;
                 Wallet::write_new(&path, &jwk)?;
                 tracing::warn!(path = %path.display(), "SU_WALLET_PATH is unset: generated a new wallet");
@@ -71,8 +95,46 @@ pub fn load_or_create(config: &crate::config::Config) -> anyhow::Result<Wallet> 
             path
         }
     };
+    warn_if_shared(&path);
     let wallet =
         Wallet::load(&path, salt).with_context(|| format!("loading wallet {}", path.display()))?;
     tracing::info!(address = %wallet.address_b64(), "wallet loaded");
     Ok(wallet)
+}
+
+/// Warns when the key file can be read by its group or by others.
+fn warn_if_shared(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(metadata) = std::fs::metadata(path)
+        && metadata.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format!("{:o}", metadata.permissions().mode() & 0o777),
+            "the wallet file is readable by its group or others; chmod 600 it"
+        );
+    }
+}
+
+/// Checks that `wallet` signs for a store whose recorded signer is `signer`.
+pub fn check_identity(wallet: &Wallet, signer: Option<[u8; 32]>) -> Result<(), IdentityError> {
+    match signer {
+        Some(store) if store != wallet.address() => Err(IdentityError::Mismatch {
+            wallet: wallet.address_b64(),
+            store: crate::ans104::b64::encode(&store),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Binds the wallet to the store: an unbound store records the wallet's address; a bound one
+/// must name this wallet.
+pub fn bind_to_store(wallet: &Wallet, store: &crate::store::Store) -> anyhow::Result<()> {
+    let signer = store.signer_address()?;
+    check_identity(wallet, signer)?;
+    if signer.is_none() {
+        store.put_signer_address(&wallet.address())?;
+        tracing::info!(address = %wallet.address_b64(), "recorded this wallet as the store's signer");
+    }
+    Ok(())
 }

@@ -140,14 +140,33 @@ impl Wallet {
             path: path.display().to_string(),
             source,
         };
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(error)?;
-        file.write_all(jwk.to_json().as_bytes()).map_err(error)?;
-        file.sync_all().map_err(error)
+        // Crash-safe: the key is complete and synced under a temporary name before it gets
+        // its real name, and `hard_link` (unlike `rename`) never replaces an existing file.
+        let file_name = path.file_name().map(|name| name.to_string_lossy().into_owned());
+        let temporary = path.with_file_name(format!(
+            ".{}.{}.tmp",
+            file_name.as_deref().unwrap_or("wallet"),
+            std::process::id()
+        ));
+        let written = (|| {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&temporary)?;
+            file.write_all(jwk.to_json().as_bytes())?;
+            file.sync_all()?;
+            std::fs::hard_link(&temporary, path)
+        })();
+        let _ = std::fs::remove_file(&temporary);
+        written.map_err(error)?;
+        let directory = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        std::fs::File::open(directory)
+            .and_then(|dir| dir.sync_all())
+            .map_err(error)
     }
 
     /// The owner field of items this wallet signs: the 512-byte modulus.
@@ -228,6 +247,8 @@ mod tests {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         assert!(Wallet::write_new(&path, &jwk).is_err());
+        // Nothing is left behind by the refused write, and the first key is intact.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         let wallet = Wallet::load(&path, SigningSalt::Digest).unwrap();
         assert_eq!(wallet.owner(), &jwk.n[..]);
     }
