@@ -1,5 +1,5 @@
 //! The cached Arweave block height: refreshed in the background, persisted, never fetched
-//! on the write path.
+//! on the write path, and never lower than a height already used.
 
 use super::Gateway;
 use crate::store::Store;
@@ -35,6 +35,12 @@ impl BlockHeight {
         self.height.load(Ordering::Relaxed)
     }
 
+    /// Whether a real height is known: persisted by an earlier run or fetched in this one.
+    /// With a gateway configured, writes wait for one rather than sign `Block-Height` 0.
+    pub fn is_known(&self) -> bool {
+        self.get() > 0
+    }
+
     /// Seconds since the last successful refresh; `None` if never refreshed in this run.
     pub fn age_secs(&self) -> Option<u64> {
         match self.refreshed_at_ms.load(Ordering::Relaxed) {
@@ -43,10 +49,21 @@ impl BlockHeight {
         }
     }
 
-    fn set(&self, height: u64) {
-        self.height.store(height, Ordering::Relaxed);
+    /// Raises the height to `fetched` (a gateway that answers a lower height, a lagging
+    /// replica say, never moves it back) and returns the height now in force.
+    fn set(&self, fetched: u64) -> u64 {
+        let previous = self.height.fetch_max(fetched, Ordering::Relaxed);
+        if fetched < previous {
+            tracing::warn!(
+                fetched,
+                kept = previous,
+                "the gateway answered a lower block height; keeping the higher one"
+            );
+        }
         self.refreshed_at_ms.store(now_ms(), Ordering::Relaxed);
+        let height = previous.max(fetched);
         metrics::gauge!("su_block_height").set(height as f64);
+        height
     }
 
     /// One refresh: fetch, store in memory, persist.
@@ -55,8 +72,7 @@ impl BlockHeight {
         gateway: &Gateway,
         store: &Arc<Store>,
     ) -> Result<u64, super::GatewayError> {
-        let height = gateway.height().await?;
-        self.set(height);
+        let height = self.set(gateway.height().await?);
         let store = store.clone();
         let persisted = tokio::task::spawn_blocking(move || store.put_block_height(height)).await;
         if let Ok(Err(error)) = persisted {
@@ -88,5 +104,22 @@ impl BlockHeight {
                 _ = shutdown.changed() => return,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_height_never_goes_backwards() {
+        let height = BlockHeight::default();
+        assert!(!height.is_known());
+        assert_eq!(height.set(100), 100);
+        assert_eq!(height.set(90), 100);
+        assert_eq!(height.get(), 100);
+        assert_eq!(height.set(101), 101);
+        assert!(height.is_known());
+        assert!(height.age_secs().is_some());
     }
 }
