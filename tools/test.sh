@@ -1,23 +1,27 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit + integration + end-to-end tests (which run
-# the real su binary over HTTP), the interop check with the independent Node client, a short
-# fuzz-style property run, and a build of the benches. Exits non-zero on any failure.
+# the real su binary over HTTP), the interop check with the independent Node client, the
+# benches run once each in test mode, and the README's run command. Exits non-zero on any
+# failure.
+#
+# Every cargo step builds the same targets with the same features and profile (dev, with
+# `--all-targets`), so RocksDB's C++ is compiled once for all of them; the end-to-end tests
+# find the binary through CARGO_BIN_EXE_su, which `cargo test` builds with them. The README's
+# run command (checked last) builds the release profile, RocksDB's second and last compile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
 export CARGO_TERM_COLOR=never
+echo "== setup detects libclang as clang-sys does"
+tools/test-setup.sh
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
-echo "== cargo clippy"
+echo "== cargo clippy --all-targets"
 cargo clippy --all-targets -- -D warnings
-echo "== cargo build (su binary for the end-to-end tests)"
-cargo build --bin su
-echo "== cargo test"
+echo "== cargo test --all-targets (unit, golden, property, end-to-end, crash; benches once each)"
 cargo test --all-targets
 echo "== interop with gen-items (arbundles)"
 tools/interop.sh
-echo "== benches compile"
-cargo bench --no-run >/dev/null
 echo "== the README's run command starts the SU and answers GET /"
 tools/smoke.sh
 echo "all checks passed"
