@@ -176,10 +176,7 @@ pub fn node_by_id(
     let mut hits = store.find_id(id, process, 10_000)?;
     hits.retain(|hit| hit.role != IdRole::Assigned);
     // Within one process key order is nonce order; across processes pick the oldest time.
-    let Some(hit) = hits
-        .into_iter()
-        .min_by_key(|hit| (hit.timestamp, hit.slot))
-    else {
+    let Some(hit) = hits.into_iter().min_by_key(|hit| (hit.timestamp, hit.slot)) else {
         return Ok(None);
     };
     let Some(record) = store.entry_at(&hit.process, hit.slot)? else {

@@ -4,12 +4,13 @@
 
 use ao_su::ans104::dedupe::{TagOrder, item_dedupe_hash};
 use ao_su::ans104::{DataItem, ItemDraft, SignatureType};
+use ao_su::cli::verify::verify_process;
 use ao_su::store::keys::Slot;
 use ao_su::store::records::{
     EntryKind, EntryRecord, Origin, ProcessKind, ProcessRecord, RenderStyle,
 };
 use ao_su::store::{
-    Change, Commit, LegacyProcess, OpenMode, StagedEntry, Store, StoreError, UpgradeStop,
+    Change, Commit, DumpRow, LegacyProcess, OpenMode, StagedEntry, Store, StoreError, UpgradeStop,
 };
 use std::path::Path;
 
@@ -29,23 +30,23 @@ fn fake_item(seed: u64, tags: Vec<(&str, &str)>) -> (Vec<u8>, [u8; 32]) {
 }
 
 /// One process's history: a process entry, messages (every third one pushed, with its
-/// dedupe hash), and assignment-only entries (the first with a gateway-derived hash).
+/// dedupe hash), and assignment-only entries (each with a gateway-derived hash, which sort in
+/// nonce order, as the upgrade lists them).
 fn history(process_seed: u64, entries: u64, first_sequence: u64, upload: bool) -> Vec<StagedEntry> {
     let (process_bytes, process) = fake_item(process_seed << 32, vec![("Type", "Process")]);
     let mut out = Vec::new();
-    let mut first_assignment = true;
     for nonce in 0..entries {
         let seed = process_seed << 32 | (nonce + 1);
         let (assignment, assignment_id) = fake_item(seed | 1 << 31, vec![("Type", "Assignment")]);
         let (kind, message_id, body, hashes) = if nonce == 0 {
-            (EntryKind::Process, process, Some(process_bytes.clone()), vec![])
+            (
+                EntryKind::Process,
+                process,
+                Some(process_bytes.clone()),
+                vec![],
+            )
         } else if nonce % 5 == 4 {
-            let hashes = if first_assignment {
-                first_assignment = false;
-                vec![[nonce as u8; 48]]
-            } else {
-                vec![]
-            };
+            let hashes = vec![[nonce as u8; 48]];
             (EntryKind::AssignmentOnly, [nonce as u8; 32], None, hashes)
         } else {
             let pushed = nonce % 3 == 0;
@@ -104,12 +105,34 @@ fn legacy_process(seed: u64, sequence: u64) -> LegacyProcess {
     }
 }
 
+/// Asserts two dumps are equal, naming the first row that differs (dumps are long).
+#[track_caller]
+fn assert_same_rows(found: &[DumpRow], expected: &[DumpRow], context: &str) {
+    let differs = found
+        .iter()
+        .zip(expected)
+        .position(|(a, b)| a != b)
+        .or_else(|| (found.len() != expected.len()).then(|| found.len().min(expected.len())));
+    if let Some(at) = differs {
+        let describe = |row: Option<&DumpRow>| {
+            row.map(|(cf, key, value)| format!("{cf} key {key:02x?} value {} bytes", value.len()))
+        };
+        panic!(
+            "{context}: rows differ at {at} ({} vs {} rows): found {:?}, expected {:?}",
+            found.len(),
+            expected.len(),
+            describe(found.get(at)),
+            describe(expected.get(at))
+        );
+    }
+}
+
 fn open(dir: &Path) -> Store {
     Store::open(dir, OpenMode::ReadWrite).unwrap()
 }
 
 /// Rows of every CF but the outbox and meta (which the feed deliberately does not carry).
-fn schedule_rows(store: &Store) -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
+fn schedule_rows(store: &Store) -> Vec<DumpRow> {
     let mut rows = store.dump().unwrap();
     rows.retain(|(cf, _, _)| *cf != "outbox" && *cf != "meta");
     rows
@@ -151,14 +174,22 @@ fn the_change_feed_rebuilds_every_row() {
         }
         assert!(page.len() <= 5);
         for (offset, change) in page.iter().enumerate() {
-            assert_eq!(change.sequence(), after + 1 + offset as u64, "in order, no gap");
+            assert_eq!(
+                change.sequence(),
+                after + 1 + offset as u64,
+                "in order, no gap"
+            );
         }
         after = page.last().unwrap().sequence();
         replica.write(&Commit::from_changes(page, true)).unwrap();
     }
     assert_eq!(after, 37);
     assert_eq!(schedule_rows(&primary), schedule_rows(&replica));
-    assert_eq!(replica.outbox_len().unwrap(), 0, "replayed history is not uploaded");
+    assert_eq!(
+        replica.outbox_len().unwrap(),
+        0,
+        "replayed history is not uploaded"
+    );
     assert!(primary.outbox_len().unwrap() > 0);
     assert!(primary.log_after(37, 10).unwrap().is_empty());
     assert!(primary.log_after(u64::MAX, 10).unwrap().is_empty());
@@ -190,7 +221,7 @@ fn a_commit_without_uploads_queues_nothing() {
     write_sample(&other, true);
     // 3 processes × 12 entries: every Assignment, plus the 30 bodies.
     assert_eq!(other.outbox_len().unwrap(), 36 + 30);
-    assert_eq!(schedule_rows(&store), schedule_rows(&other));
+    assert_same_rows(&schedule_rows(&store), &schedule_rows(&other), "no uploads");
 }
 
 #[test]
@@ -226,7 +257,9 @@ fn imported_duplicate_and_missing_nonces_keep_their_order() {
     );
     assert_eq!(store.last_entry(&process).unwrap().unwrap().0, 4);
     let second = store.entry_at(&process, slot(1, 1)).unwrap().unwrap();
-    let hits = store.find_id(&second.message_id, Some(&process), 10).unwrap();
+    let hits = store
+        .find_id(&second.message_id, Some(&process), 10)
+        .unwrap();
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].slot, slot(1, 1));
     // A page in nonce mode starting after nonce 1 skips both copies of it.
@@ -240,7 +273,7 @@ fn imported_duplicate_and_missing_nonces_keep_their_order() {
     assert_eq!(after_one, vec![3, 4]);
 }
 
-fn upgrade_fixture() -> (tempfile::TempDir, Vec<(&'static str, Vec<u8>, Vec<u8>)>) {
+fn upgrade_fixture() -> (tempfile::TempDir, Vec<DumpRow>) {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     write_sample(&store, true);
@@ -271,10 +304,143 @@ fn a_version_1_store_is_upgraded_in_place() {
     assert_eq!(read_only.signer_address().unwrap(), None);
     drop(read_only);
     let store = open(dir.path());
-    assert_eq!(store.dump().unwrap(), expected);
+    assert_same_rows(&store.dump().unwrap(), &expected, "upgraded");
     drop(store);
     // Opening an upgraded store again changes nothing.
-    assert_eq!(open(dir.path()).dump().unwrap(), expected);
+    assert_same_rows(&open(dir.path()).dump().unwrap(), &expected, "reopened");
+}
+
+#[test]
+fn a_replica_of_an_upgraded_store_has_every_row() {
+    let (dir, _) = upgrade_fixture();
+    let primary = open(dir.path());
+    let replica_dir = tempfile::tempdir().unwrap();
+    let replica = open(replica_dir.path());
+    replica
+        .write(&Commit::from_changes(
+            primary.log_after(0, 1000).unwrap(),
+            true,
+        ))
+        .unwrap();
+    assert_same_rows(&schedule_rows(&replica), &schedule_rows(&primary), "replica");
+}
+
+#[test]
+fn an_upgrade_interrupted_inside_a_process_resumes_to_the_same_store() {
+    let (dir, expected) = upgrade_fixture();
+    for stop_after in [1, 5, 12, 13, 30] {
+        let copy = tempfile::tempdir().unwrap();
+        copy_dir(dir.path(), copy.path());
+        let stopped = Store::open_with(
+            copy.path(),
+            OpenMode::ReadWrite,
+            UpgradeStop::AfterEntries(stop_after),
+        );
+        assert!(matches!(stopped, Err(StoreError::UpgradeStopped)));
+        // Half upgraded: version-1 and version-2 values side by side; both read.
+        let read_only = Store::open(copy.path(), OpenMode::ReadOnly).unwrap();
+        assert_eq!(
+            read_only.schema_version().unwrap(),
+            2,
+            "older builds refuse it"
+        );
+        drop(read_only);
+        let store = open(copy.path());
+        assert_eq!(
+            store.dump().unwrap(),
+            expected,
+            "resumed after {stop_after} entries"
+        );
+    }
+}
+
+/// The store the version-1 release wrote (tests/fixtures/v1-store), unpacked.
+fn real_v1_store() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1-store/data.tar.gz");
+    let status = std::process::Command::new("tar")
+        .arg("-xzf")
+        .arg(&fixture)
+        .arg("-C")
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let data = dir.path().join("data");
+    (dir, data)
+}
+
+fn verify_all(store: &Store) -> (u64, usize) {
+    let (mut entries, mut anomalies) = (0, 0);
+    for process in store.processes_after(None, 100).unwrap() {
+        let report = verify_process(store, &process).unwrap();
+        entries += report.entries;
+        anomalies += report.legacy_anomalies.len();
+    }
+    (entries, anomalies)
+}
+
+#[test]
+fn the_real_version_1_store_verifies_before_and_after_its_upgrade() {
+    let (_dir, data) = real_v1_store();
+    // Read-only, as su verify opens it: the version-1 store lacks the CFs added since.
+    let read_only = Store::open(&data, OpenMode::ReadOnly).unwrap();
+    assert_eq!(read_only.schema_version().unwrap(), 1);
+    assert_eq!(verify_all(&read_only), (40, 0));
+    let before = read_only.dump().unwrap();
+    drop(read_only);
+
+    let store = open(&data);
+    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(
+        verify_all(&store),
+        (40, 0),
+        "every dedupe row is listed by an entry"
+    );
+    let signer = store
+        .signer_address()
+        .unwrap()
+        .expect("the upgrade records the signer");
+    let fixture: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1-store/fixture.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        ao_su::ans104::b64::encode(&signer),
+        fixture["address"].as_str().unwrap()
+    );
+    // Only entry values (and meta) changed; 7 dedupe rows, now listed by 7 entries.
+    let after = store.dump().unwrap();
+    let rows = |dump: &[DumpRow], cf: &str| {
+        dump.iter()
+            .filter(|(name, _, _)| *name == cf)
+            .map(|(_, key, value)| (key.clone(), value.clone()))
+            .collect::<Vec<_>>()
+    };
+    for cf in [
+        "items",
+        "by_time",
+        "by_id",
+        "processes",
+        "dedupe",
+        "log",
+        "outbox",
+    ] {
+        assert_eq!(rows(&before, cf), rows(&after, cf), "{cf} is untouched");
+    }
+    let listed: usize = rows(&after, "entries")
+        .iter()
+        .map(|(_, value)| {
+            ao_su::store::records::StoredEntry::decode(value)
+                .unwrap()
+                .dedupe_hashes
+                .len()
+        })
+        .sum();
+    assert_eq!((rows(&after, "dedupe").len(), listed), (7, 7));
 }
 
 #[test]
@@ -294,6 +460,10 @@ fn an_interrupted_upgrade_resumes_to_the_same_store() {
             "stop after {stop_after}"
         );
         let store = open(copy.path());
-        assert_eq!(store.dump().unwrap(), expected, "resumed after {stop_after}");
+        assert_eq!(
+            store.dump().unwrap(),
+            expected,
+            "resumed after {stop_after}"
+        );
     }
 }

@@ -77,7 +77,12 @@ pub fn run(config: Config, args: Args) -> anyhow::Result<()> {
         Store::open(&config.data_dir, OpenMode::ReadWrite)
             .with_context(|| format!("opening the store at {}", config.data_dir.display()))?,
     );
-    let wallet = Arc::new(super::wallet::load_or_create(&config, store.signer_address()?)?);
+    let store_is_empty = store.last_sequence()? == 0;
+    let wallet = Arc::new(super::wallet::load_or_create(
+        &config,
+        store.signer_address()?,
+        store_is_empty,
+    )?);
     super::wallet::bind_to_store(&wallet, &store)?;
     let port = args.port.unwrap_or(config.port);
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());

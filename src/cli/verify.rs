@@ -3,10 +3,11 @@
 use crate::ans104::{DataItem, b64, verify as signature};
 use crate::domain::{self, Id};
 use crate::store::keys::Slot;
-use crate::store::records::{EntryKind, EntryRecord, Origin, RenderStyle};
+use crate::store::records::{DedupeHash, EntryKind, EntryRecord, Origin, RenderStyle};
 use crate::store::{ItemReader, OpenMode, Store, StoreError};
 use anyhow::{Context, bail};
 use argh::FromArgs;
+use std::collections::HashSet;
 
 /// Check every process: contiguous nonces, hash chain, signatures, stored bytes.
 #[derive(FromArgs, Debug)]
@@ -42,7 +43,10 @@ fn nonce_step(
     Ok(Some(if slot.dup > 0 {
         format!("duplicate nonce {} (copy {})", slot.nonce, slot.dup)
     } else {
-        format!("missing nonces {expected}..{}", slot.nonce.saturating_sub(1))
+        format!(
+            "missing nonces {expected}..{}",
+            slot.nonce.saturating_sub(1)
+        )
     }))
 }
 
@@ -57,6 +61,9 @@ enum CheckError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Inconsistent(String),
+    /// The entry does not link to the one before it (hash chain or timestamp order).
+    #[error("{0}")]
+    Link(String),
 }
 
 fn inconsistent(message: &str) -> CheckError {
@@ -82,10 +89,11 @@ pub fn verify_process(store: &Store, process: &Id) -> anyhow::Result<ProcessRepo
     let mut report = ProcessReport::default();
     let mut previous: Option<(Id, [u8; 32], u64)> = None;
     let mut previous_slot: Option<Slot> = None;
+    let mut listed: HashSet<DedupeHash> = HashSet::new();
     let scanned = store.scan_entries(process, 0, u64::MAX, |slot, record, read| {
         let nonce = slot.nonce;
         let located = |error: CheckError| match error {
-            CheckError::Inconsistent(message) => {
+            CheckError::Inconsistent(message) | CheckError::Link(message) => {
                 CheckError::Inconsistent(format!("process {pid} nonce {nonce}: {message}"))
             }
             other => other,
@@ -95,7 +103,15 @@ pub fn verify_process(store: &Store, process: &Id) -> anyhow::Result<ProcessRepo
                 .legacy_anomalies
                 .push(format!("process {pid}: {anomaly}"));
         }
-        check_entry(store, process, &pid, slot, &record, read, previous).map_err(located)?;
+        match check_entry(store, process, &pid, slot, &record, read, previous) {
+            // Imported history is kept as the reference recorded it: a broken link there (a
+            // fork at a duplicate nonce, a gap) is listed, not damage.
+            Err(CheckError::Link(message)) if record.origin == Origin::Imported => report
+                .legacy_anomalies
+                .push(format!("process {pid} nonce {nonce}: {message}")),
+            checked => checked.map_err(located)?,
+        }
+        listed.extend(check_dedupe_rows(store, process, slot, &record).map_err(located)?);
         report.signatures += 1 + u64::from(record.kind.has_body());
         report.entries += 1;
         previous = Some((record.assignment_id, record.hash_chain, record.timestamp));
@@ -104,7 +120,7 @@ pub fn verify_process(store: &Store, process: &Id) -> anyhow::Result<ProcessRepo
     });
     match scanned {
         Ok(()) => {}
-        Err(CheckError::Inconsistent(message)) => bail!(message),
+        Err(CheckError::Inconsistent(message) | CheckError::Link(message)) => bail!(message),
         Err(CheckError::Store(error)) => return Err(error.into()),
     }
     let indexed = store.time_index_len(process)?;
@@ -114,11 +130,47 @@ pub fn verify_process(store: &Store, process: &Id) -> anyhow::Result<ProcessRepo
             report.entries
         );
     }
+    // From layout version 2 on, every dedupe row is listed by the entry that recorded it (a
+    // version-1 store, read before its upgrade, lists none).
+    if store.schema_version()? >= 2 {
+        let unlisted = store
+            .dedupe_hashes(process)?
+            .into_iter()
+            .filter(|hash| !listed.contains(hash))
+            .count();
+        if unlisted > 0 {
+            bail!("process {pid}: {unlisted} dedupe rows are listed by no entry");
+        }
+    }
     Ok(report)
 }
 
+/// The entry's dedupe hashes, each of which must have its `dedupe` row, and its `log` row.
+fn check_dedupe_rows(
+    store: &Store,
+    process: &Id,
+    slot: Slot,
+    record: &EntryRecord,
+) -> Result<Vec<DedupeHash>, CheckError> {
+    if !store.log_names(record.sequence, process, slot)? {
+        return Err(inconsistent(
+            "the log row of its sequence names another entry",
+        ));
+    }
+    let stored = store
+        .stored_entry(process, slot)?
+        .ok_or_else(|| inconsistent("entry vanished during the scan"))?;
+    for hash in &stored.dedupe_hashes {
+        if !store.has_dedupe(process, hash)? {
+            return Err(inconsistent("a dedupe hash it lists has no dedupe row"));
+        }
+    }
+    Ok(stored.dedupe_hashes)
+}
+
 /// The checks of one entry at `slot`, given the previous entry's assignment id, chain and
-/// timestamp.
+/// timestamp: its items and their signatures, its tags against the index, its index keys, and
+/// last its link to the previous entry (`CheckError::Link`).
 fn check_entry(
     store: &Store,
     process: &Id,
@@ -132,24 +184,14 @@ fn check_entry(
     let assignment_bytes = load_verified(read, &record.assignment_id, "assignment")?;
     let assignment = DataItem::parse(&assignment_bytes)
         .map_err(|_| inconsistent("assignment does not parse"))?;
-    let expected_chain = match &previous {
-        None => domain::seed_hash_chain(process),
-        Some((assignment_id, chain, _)) => domain::next_hash_chain(assignment_id, chain),
-    };
-    let chain_tag = assignment.tag("Hash-Chain").and_then(b64::decode_id);
-    if chain_tag != Some(expected_chain) || record.hash_chain != expected_chain {
-        return Err(inconsistent("hash chain link does not verify"));
-    }
     if tag_u64(&assignment, "Nonce") != Some(nonce) || assignment.tag("Process") != Some(pid) {
         return Err(inconsistent(
             "assignment Nonce or Process tag disagrees with the index",
         ));
     }
-    if tag_u64(&assignment, "Timestamp") != Some(record.timestamp)
-        || previous.is_some_and(|(_, _, timestamp)| record.timestamp <= timestamp)
-    {
+    if tag_u64(&assignment, "Timestamp") != Some(record.timestamp) {
         return Err(inconsistent(
-            "timestamp is not strictly increasing or disagrees with the index",
+            "assignment Timestamp disagrees with the index",
         ));
     }
     if record.kind.has_body() {
@@ -165,6 +207,21 @@ fn check_entry(
     }
     if !store.entry_indexed(process, slot, record)? {
         return Err(inconsistent("an index key of this entry is missing"));
+    }
+    let expected_chain = match &previous {
+        None => domain::seed_hash_chain(process),
+        Some((assignment_id, chain, _)) => domain::next_hash_chain(assignment_id, chain),
+    };
+    let chain_tag = assignment.tag("Hash-Chain").and_then(b64::decode_id);
+    if chain_tag != Some(expected_chain) || record.hash_chain != expected_chain {
+        return Err(CheckError::Link(
+            "hash chain link does not verify".to_string(),
+        ));
+    }
+    if previous.is_some_and(|(_, _, timestamp)| record.timestamp <= timestamp) {
+        return Err(CheckError::Link(
+            "timestamp is not strictly increasing".to_string(),
+        ));
     }
     Ok(())
 }
@@ -222,9 +279,19 @@ mod tests {
 
     #[test]
     fn gaps_written_by_su_are_damage_and_imported_ones_are_anomalies() {
-        assert_eq!(nonce_step(None, slot(0, 0), Origin::Scheduled).unwrap(), None);
-        assert_eq!(nonce_step(Some(slot(4, 0)), slot(5, 0), Origin::Scheduled).unwrap(), None);
-        for (previous, next) in [(Some(slot(4, 0)), slot(6, 0)), (Some(slot(4, 0)), slot(4, 1)), (None, slot(1, 0))] {
+        assert_eq!(
+            nonce_step(None, slot(0, 0), Origin::Scheduled).unwrap(),
+            None
+        );
+        assert_eq!(
+            nonce_step(Some(slot(4, 0)), slot(5, 0), Origin::Scheduled).unwrap(),
+            None
+        );
+        for (previous, next) in [
+            (Some(slot(4, 0)), slot(6, 0)),
+            (Some(slot(4, 0)), slot(4, 1)),
+            (None, slot(1, 0)),
+        ] {
             assert!(matches!(
                 nonce_step(previous, next, Origin::Scheduled),
                 Err(CheckError::Inconsistent(_))
@@ -238,6 +305,9 @@ mod tests {
             nonce_step(Some(slot(4, 0)), slot(4, 1), Origin::Imported).unwrap(),
             Some("duplicate nonce 4 (copy 1)".to_string())
         );
-        assert_eq!(nonce_step(Some(slot(4, 1)), slot(5, 0), Origin::Imported).unwrap(), None);
+        assert_eq!(
+            nonce_step(Some(slot(4, 1)), slot(5, 0), Origin::Imported).unwrap(),
+            None
+        );
     }
 }

@@ -66,13 +66,18 @@ pub enum IdentityError {
         "no wallet at {path}, but this store's assignments are signed by {store}: restore that wallet (SU_WALLET_PATH); a new one is generated only for an empty store"
     )]
     Missing { path: String, store: String },
+    #[error(
+        "no wallet at {path}, and this store already holds entries but records no signer: set SU_WALLET_PATH to the wallet that signed them; a new one is generated only for an empty store"
+    )]
+    Unbound { path: String },
 }
 
-/// Loads the configured wallet, or creates `<data dir>/wallet.json` when the store has no
-/// signer yet (an empty store); `signer` is the address the store records.
+/// Loads the configured wallet, or creates `<data dir>/wallet.json` for an empty store;
+/// `signer` is the address the store records.
 pub fn load_or_create(
     config: &crate::config::Config,
     signer: Option<[u8; 32]>,
+    store_is_empty: bool,
 ) -> anyhow::Result<Wallet> {
     let salt =
         SigningSalt::from_len(config.signing_salt).context("signing salt must be 32 or 478")?;
@@ -81,12 +86,19 @@ pub fn load_or_create(
         None => {
             let path = config.data_dir.join("wallet.json");
             if !path.exists() {
-                if let Some(store) = signer {
-                    return Err(IdentityError::Missing {
-                        path: path.display().to_string(),
-                        store: crate::ans104::b64::encode(&store),
+                let path_text = path.display().to_string();
+                match signer {
+                    Some(store) => {
+                        return Err(IdentityError::Missing {
+                            path: path_text,
+                            store: crate::ans104::b64::encode(&store),
+                        }
+                        .into());
                     }
-                    .into());
+                    None if !store_is_empty => {
+                        return Err(IdentityError::Unbound { path: path_text }.into());
+                    }
+                    None => {}
                 }
                 let jwk = Wallet::generate()?;
                 Wallet::write_new(&path, &jwk)?;

@@ -76,8 +76,7 @@ impl Committer {
                 }
             }
             for staged in round {
-                let receipt = staged.receipt;
-                let _ = staged.reply.send(Ok(receipt));
+                let _ = staged.reply.send(staged.answer);
             }
         }
     }

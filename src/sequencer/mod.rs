@@ -117,7 +117,7 @@ impl Sequencer {
                 .spawn(move || committer.run(commit_rx))?,
         );
         let mut mailboxes = Vec::new();
-        for index in 0..shards {
+        for (index, durable) in durable.iter().enumerate() {
             let (tx, rx) = bounded(config.mailbox);
             mailboxes.push(tx);
             let shard = shard::Shard::new(
@@ -125,7 +125,7 @@ impl Sequencer {
                 context.clone(),
                 commit_tx.clone(),
                 config.tip_cache,
-                durable[index].clone(),
+                durable.clone(),
             );
             threads.push(
                 std::thread::Builder::new()

@@ -23,7 +23,7 @@ struct Staged {
 pub(super) struct Pending {
     order: VecDeque<Staged>,
     tips: HashMap<Id, (u64, Tip)>,
-    items: HashMap<Id, (u64, Receipt)>,
+    items: HashMap<(Id, Id), (u64, Receipt)>,
     hashes: HashMap<(Id, [u8; 48]), u64>,
 }
 
@@ -39,7 +39,7 @@ impl Pending {
     ) {
         self.tips.insert(process, (index, tip));
         if let Some((id, receipt)) = item {
-            self.items.insert(id, (index, receipt));
+            self.items.insert((process, id), (index, receipt));
         }
         if let Some(hash) = hash {
             self.hashes.insert((process, hash), index);
@@ -55,7 +55,11 @@ impl Pending {
     /// Releases the facts of every entry with an index below `durable`, handing each tip that
     /// is still the newest of its process to `on_durable_tip` (the shard's cache).
     pub(super) fn settle(&mut self, durable: u64, mut on_durable_tip: impl FnMut(Id, Tip)) {
-        while self.order.front().is_some_and(|staged| staged.index < durable) {
+        while self
+            .order
+            .front()
+            .is_some_and(|staged| staged.index < durable)
+        {
             let staged = self.order.pop_front().expect("front exists");
             if let Some(&(index, tip)) = self.tips.get(&staged.process)
                 && index == staged.index
@@ -63,10 +67,15 @@ impl Pending {
                 self.tips.remove(&staged.process);
                 on_durable_tip(staged.process, tip);
             }
-            if let Some(id) = staged.item
-                && self.items.get(&id).is_some_and(|(index, _)| *index == staged.index)
-            {
-                self.items.remove(&id);
+            if let Some(id) = staged.item {
+                let key = (staged.process, id);
+                if self
+                    .items
+                    .get(&key)
+                    .is_some_and(|(index, _)| *index == staged.index)
+                {
+                    self.items.remove(&key);
+                }
             }
             if let Some(hash) = staged.hash {
                 let key = (staged.process, hash);
@@ -82,9 +91,11 @@ impl Pending {
         self.tips.get(process).map(|(_, tip)| *tip)
     }
 
-    /// The receipt of an item staged and not durable yet.
-    pub(super) fn item(&self, id: &Id) -> Option<Receipt> {
-        self.items.get(id).map(|(_, receipt)| *receipt)
+    /// The receipt of an item staged in a process and not durable yet.
+    pub(super) fn item(&self, process: &Id, id: &Id) -> Option<Receipt> {
+        self.items
+            .get(&(*process, *id))
+            .map(|(_, receipt)| *receipt)
     }
 
     /// Whether a dedupe hash was staged for the process and is not durable yet.
@@ -126,7 +137,13 @@ mod tests {
     fn facts_stay_until_their_entry_is_durable_and_only_the_newest_tip_is_released() {
         let mut pending = Pending::default();
         let process = [1; 32];
-        pending.stage(0, process, tip(5), Some(([5; 32], receipt(5))), Some([5; 48]));
+        pending.stage(
+            0,
+            process,
+            tip(5),
+            Some(([5; 32], receipt(5))),
+            Some([5; 48]),
+        );
         pending.stage(1, process, tip(6), Some(([6; 32], receipt(6))), None);
         assert_eq!(pending.tip(&process), Some(tip(6)));
         let mut released = Vec::new();
@@ -134,9 +151,14 @@ mod tests {
         // Entry 0 is durable, but a newer tip of the process is still in flight.
         assert!(released.is_empty());
         assert_eq!(pending.tip(&process), Some(tip(6)));
-        assert_eq!(pending.item(&[5; 32]), None);
+        assert_eq!(pending.item(&process, &[5; 32]), None);
         assert!(!pending.has_hash(&process, &[5; 48]));
-        assert_eq!(pending.item(&[6; 32]), Some(receipt(6)));
+        assert_eq!(pending.item(&process, &[6; 32]), Some(receipt(6)));
+        assert_eq!(
+            pending.item(&[2; 32], &[6; 32]),
+            None,
+            "another process's item"
+        );
         pending.settle(2, |process, tip| released.push((process, tip)));
         assert_eq!(released, vec![(process, tip(6))]);
         assert_eq!(pending.tip(&process), None);

@@ -21,7 +21,9 @@ pub(super) struct Staged {
     pub entry: Option<StagedEntry>,
     /// Set by the committer when it takes `entry` into a commit.
     pub had_entry: bool,
-    pub receipt: Receipt,
+    /// What the client is told once the commit holding this (or an earlier) entry is durable:
+    /// its receipt, or a rejection that rests on an entry still in flight.
+    pub answer: Result<Receipt, AppendError>,
     pub reply: Reply,
 }
 
@@ -38,6 +40,9 @@ pub(super) struct Shard {
     staged: u64,
     /// How many of them the committer has made durable (it alone increments this).
     durable: Arc<AtomicU64>,
+    /// Set when the current request's rejection rests on an entry not yet durable: it is then
+    /// answered through the committer, after that entry's commit, never before.
+    rejection_waits_for_commit: bool,
 }
 
 fn now_ms() -> u64 {
@@ -64,6 +69,7 @@ impl Shard {
             pending: Pending::default(),
             staged: 0,
             durable,
+            rejection_waits_for_commit: false,
         }
     }
 
@@ -83,31 +89,32 @@ impl Shard {
         while let Ok(Envelope { request, reply }) = inbox.recv() {
             let started = Instant::now();
             self.settle();
-            match self.stage(request) {
+            self.rejection_waits_for_commit = false;
+            let (entry, answer) = match self.stage(request) {
                 Ok((entry, receipt)) => {
                     metrics::histogram!("su_sequencer_stage_seconds", "shard" => shard_label.clone())
                         .record(started.elapsed().as_secs_f64());
-                    if entry.is_some() {
-                        self.staged += 1;
-                    }
-                    if self
-                        .committer
-                        .send(Staged {
-                            shard: self.index,
-                            entry,
-                            had_entry: false,
-                            receipt,
-                            reply,
-                        })
-                        .is_err()
-                    {
-                        tracing::error!(shard = self.index, "committer stopped; shard exits");
-                        return;
-                    }
+                    (entry, Ok(receipt))
                 }
+                Err(error) if self.rejection_waits_for_commit => (None, Err(error)),
                 Err(error) => {
                     let _ = reply.send(Err(error));
+                    continue;
                 }
+            };
+            if entry.is_some() {
+                self.staged += 1;
+            }
+            let staged = Staged {
+                shard: self.index,
+                entry,
+                had_entry: false,
+                answer,
+                reply,
+            };
+            if self.committer.send(staged).is_err() {
+                tracing::error!(shard = self.index, "committer stopped; shard exits");
+                return;
             }
         }
     }
@@ -134,9 +141,7 @@ impl Shard {
 
     /// The receipt of an item already scheduled in this process, if any.
     fn existing(&mut self, process: &Id, id: &Id) -> Result<Option<Receipt>, StoreError> {
-        if let Some(receipt) = self.pending.item(id)
-            && receipt.process == *process
-        {
+        if let Some(receipt) = self.pending.item(process, id) {
             return Ok(Some(Receipt {
                 fresh: false,
                 ..receipt
@@ -178,7 +183,11 @@ impl Shard {
             return Ok(());
         }
         for hash in [&hashes.ordered, &hashes.unordered] {
-            if self.pending.has_hash(process, hash)
+            let in_flight = self.pending.has_hash(process, hash);
+            if in_flight {
+                self.rejection_waits_for_commit = true;
+            }
+            if in_flight
                 || self
                     .context
                     .store

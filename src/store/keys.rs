@@ -190,9 +190,20 @@ mod tests {
     #[test]
     fn first_entries_keep_the_version_1_key() {
         let process = [3u8; 32];
-        assert_eq!(entry_at(&process, Slot::nonce(7)).as_ref(), &entry(&process, 7));
-        assert_eq!(entry_at(&process, Slot { nonce: 7, dup: 1 }).as_ref().len(), 42);
-        assert_eq!(by_id_at(&[1; 32], &process, Slot { nonce: 7, dup: 1 }).as_ref().len(), 74);
+        assert_eq!(
+            entry_at(&process, Slot::nonce(7)).as_ref(),
+            &entry(&process, 7)
+        );
+        assert_eq!(
+            entry_at(&process, Slot { nonce: 7, dup: 1 }).as_ref().len(),
+            42
+        );
+        assert_eq!(
+            by_id_at(&[1; 32], &process, Slot { nonce: 7, dup: 1 })
+                .as_ref()
+                .len(),
+            74
+        );
     }
 
     #[test]

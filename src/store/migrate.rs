@@ -4,10 +4,11 @@
 //! entry's dedupe hashes (so the entry alone rebuilds every row), and records the signer's
 //! address. Keys do not change: a version-1 key is a version-2 key of a first entry.
 //!
-//! Crash-safe: the rewrite of a process is derived from the store alone, so doing it twice
-//! gives the same bytes; `meta/upgrade_cursor` remembers the last process finished so an
-//! interrupted upgrade resumes after it, and the version moves to 2 in the last, synced
-//! write, after which the cursor is gone.
+//! Crash-safe: the first, synced write sets the version to 2 together with
+//! `meta/upgrade_cursor`, so an older binary refuses the half-upgraded store and the next open
+//! of this one resumes. The rewrite of a process is derived from the store alone, so doing it
+//! twice gives the same bytes; the cursor remembers the last process finished, and the last,
+//! synced write removes it.
 
 use super::keys::{self, Slot};
 use super::records::{DedupeHash, EntryKind, StoredEntry};
@@ -19,6 +20,8 @@ use rocksdb::{DB, Direction, IteratorMode, ReadOptions, WriteBatch, WriteOptions
 use std::collections::HashSet;
 
 const CURSOR_KEY: &[u8] = b"upgrade_cursor";
+/// The cursor before any process is done (no process id is empty).
+const CURSOR_START: &[u8] = b"";
 /// Entry values rewritten per batch.
 const CHUNK: usize = 4096;
 
@@ -28,41 +31,58 @@ pub enum UpgradeStop {
     Never,
     /// Return `StoreError::UpgradeStopped` after this many processes are done.
     AfterProcesses(usize),
+    /// Stop after this many entries are rewritten, in the middle of a process: the store is
+    /// left with version-1 and version-2 values side by side, as after a crash.
+    AfterEntries(u64),
 }
 
 fn handle<'a>(db: &'a DB, name: &str) -> &'a rocksdb::ColumnFamily {
     db.cf_handle(name).expect("every CF in cf::ALL is opened")
 }
 
+/// Whether an upgrade was started and not finished (the cursor is present).
+pub(super) fn upgrade_in_progress(db: &DB) -> Result<bool, StoreError> {
+    Ok(db.get_cf(handle(db, cf::META), CURSOR_KEY)?.is_some())
+}
+
 pub(super) fn upgrade_v1_to_v2(db: &DB, stop: UpgradeStop) -> Result<(), StoreError> {
     let meta = handle(db, cf::META);
-    let resume_after: Option<Id> = db
-        .get_cf(meta, CURSOR_KEY)?
-        .map(|bytes| keys::id_at(&bytes, 0).ok_or(StoreError::Corrupt { what: "upgrade cursor" }))
-        .transpose()?;
+    let resume_after: Option<Id> = match db.get_cf(meta, CURSOR_KEY)? {
+        None => {
+            let mut batch = WriteBatch::default();
+            batch.put_cf(meta, SCHEMA_KEY, 2u32.to_be_bytes());
+            batch.put_cf(meta, CURSOR_KEY, CURSOR_START);
+            let mut options = WriteOptions::default();
+            options.set_sync(true);
+            db.write_opt(batch, &options)?;
+            None
+        }
+        Some(bytes) if bytes.is_empty() => None,
+        Some(bytes) => Some(keys::id_at(&bytes, 0).ok_or(StoreError::Corrupt {
+            what: "upgrade cursor",
+        })?),
+    };
     tracing::info!(
-        resuming = resume_after.is_some(),
+        resuming_after = resume_after.map(|id| crate::ans104::b64::encode(&id)),
         "upgrading the store layout from version 1 to 2"
     );
     let mut done = 0usize;
+    let mut rewritten = 0u64;
     let mut after = resume_after;
-    loop {
-        let Some(process) = next_process(db, after.as_ref())? else {
-            break;
-        };
+    while let Some(process) = next_process(db, after.as_ref())? {
         if stop == UpgradeStop::AfterProcesses(done) {
             return Err(StoreError::UpgradeStopped);
         }
-        upgrade_process(db, &process)?;
+        upgrade_process(db, &process, &mut rewritten, stop)?;
         done += 1;
         after = Some(process);
     }
-    if db.get_cf(meta, SIGNER_KEY)?.is_none()
-        && let Some(address) = first_signer(db)?
-    {
-        db.put_cf(meta, SIGNER_KEY, address)?;
-    }
     let mut batch = WriteBatch::default();
+    if db.get_cf(meta, SIGNER_KEY)?.is_none()
+        && let Some(address) = latest_signer(db)?
+    {
+        batch.put_cf(meta, SIGNER_KEY, address);
+    }
     batch.put_cf(meta, SCHEMA_KEY, 2u32.to_be_bytes());
     batch.delete_cf(meta, CURSOR_KEY);
     let mut options = WriteOptions::default();
@@ -131,10 +151,18 @@ fn pushed_message_hash(db: &DB, stored: &StoredEntry) -> Result<Option<DedupeHas
 }
 
 /// Rewrites one process's entries in the version-2 layout. A pushed message carries its own
-/// hash; the hashes the gateway gave for assignments cannot be recomputed offline, so the
-/// process's remaining recorded hashes go to its first assignment-only entry (nonce 0 when it
-/// has none): the process's set of hashes, which is all the dedupe check reads, is unchanged.
-fn upgrade_process(db: &DB, process: &Id) -> Result<(), StoreError> {
+/// hash. The hashes the gateway gave for assignments of existing transactions cannot be
+/// recomputed offline; each such assignment recorded one, so the process's remaining hashes
+/// go one per assignment-only entry, in nonce order (any beyond those, which version 1 never
+/// wrote, one per entry from nonce 0). Which assignment carries which hash is not known, but
+/// the process's set of hashes, all the dedupe check reads, is unchanged, and every hash is
+/// listed by exactly one entry.
+fn upgrade_process(
+    db: &DB,
+    process: &Id,
+    rewritten: &mut u64,
+    stop: UpgradeStop,
+) -> Result<(), StoreError> {
     let mut recorded: HashSet<DedupeHash> = HashSet::new();
     let mut iter = db.raw_iterator_cf(handle(db, cf::DEDUPE));
     iter.seek(process);
@@ -151,27 +179,43 @@ fn upgrade_process(db: &DB, process: &Id) -> Result<(), StoreError> {
     iter.status()?;
 
     let mut attributed: HashSet<DedupeHash> = HashSet::new();
-    let mut first_assignment: Option<Slot> = None;
+    let (mut assignments, mut others) = (Vec::new(), Vec::new());
     for_each_entry(db, process, |key, stored| {
         if let Some(hash) = pushed_message_hash(db, &stored)?
             && recorded.contains(&hash)
         {
             attributed.insert(hash);
         }
-        if stored.record.kind == EntryKind::AssignmentOnly && first_assignment.is_none() {
-            first_assignment = keys::decode_entry(key).map(|(_, slot)| slot);
+        let slot = keys::decode_entry(key)
+            .map(|(_, slot)| slot)
+            .ok_or(StoreError::Corrupt { what: "entry key" })?;
+        match stored.record.kind {
+            EntryKind::AssignmentOnly => assignments.push(slot),
+            _ => others.push(slot),
         }
         Ok(())
     })?;
     let mut leftover: Vec<DedupeHash> = recorded.difference(&attributed).copied().collect();
     leftover.sort_unstable();
-    let holder = first_assignment.unwrap_or_default();
+    let holders: std::collections::HashMap<Slot, Vec<DedupeHash>> = assignments
+        .into_iter()
+        .chain(others)
+        .cycle()
+        .zip(leftover)
+        .fold(Default::default(), |mut holders, (slot, hash)| {
+            holders.entry(slot).or_default().push(hash);
+            holders
+        });
 
     let entries = handle(db, cf::ENTRIES);
     let mut batch = WriteBatch::default();
     let mut in_batch = 0usize;
     let mut pending_error = None;
+    let mut stopped = false;
     for_each_entry(db, process, |key, stored| {
+        if stopped {
+            return Ok(());
+        }
         let slot = keys::decode_entry(key)
             .map(|(_, slot)| slot)
             .ok_or(StoreError::Corrupt { what: "entry key" })?;
@@ -181,8 +225,8 @@ fn upgrade_process(db: &DB, process: &Id) -> Result<(), StoreError> {
         {
             hashes.push(hash);
         }
-        if slot == holder {
-            hashes.extend(leftover.iter().copied());
+        if let Some(held) = holders.get(&slot) {
+            hashes.extend(held.iter().copied());
         }
         let upgraded = StoredEntry {
             record: stored.record,
@@ -190,6 +234,14 @@ fn upgrade_process(db: &DB, process: &Id) -> Result<(), StoreError> {
         };
         batch.put_cf(entries, key, upgraded.encode());
         in_batch += 1;
+        *rewritten += 1;
+        if stop == UpgradeStop::AfterEntries(*rewritten) {
+            stopped = true;
+            if let Err(error) = db.write(std::mem::take(&mut batch)) {
+                pending_error = Some(error);
+            }
+            return Ok(());
+        }
         if in_batch == CHUNK {
             if let Err(error) = db.write(std::mem::take(&mut batch)) {
                 pending_error = Some(error);
@@ -201,22 +253,40 @@ fn upgrade_process(db: &DB, process: &Id) -> Result<(), StoreError> {
     if let Some(error) = pending_error {
         return Err(error.into());
     }
+    if stopped {
+        return Err(StoreError::UpgradeStopped);
+    }
     batch.put_cf(handle(db, cf::META), CURSOR_KEY, process);
     db.write(batch)?;
     Ok(())
 }
 
-/// The owner address of the first stored assignment, if the store holds any.
-fn first_signer(db: &DB) -> Result<Option<Id>, StoreError> {
-    let Some(item) = db.iterator_cf(handle(db, cf::ENTRIES), IteratorMode::Start).next() else {
+/// The owner address of the most recent assignment (the highest log sequence): the wallet
+/// the store was last served with, if the store holds any entry.
+fn latest_signer(db: &DB) -> Result<Option<Id>, StoreError> {
+    let mut log = db.raw_iterator_cf(handle(db, cf::LOG));
+    log.seek_to_last();
+    // The newest row that names an entry (a legacy process's row names only a process).
+    let entry_key = loop {
+        match log.value() {
+            Some(value) if value.len() == 32 => log.prev(),
+            Some(value) => break value.to_vec(),
+            None => {
+                log.status()?;
+                return Ok(None);
+            }
+        }
+    };
+    let Some(value) = db.get_cf(handle(db, cf::ENTRIES), &entry_key)? else {
         return Ok(None);
     };
-    let (_, value) = item?;
     let stored = StoredEntry::decode(&value).ok_or(StoreError::Corrupt { what: "entry" })?;
     let Some(bytes) = db.get_cf(handle(db, cf::ITEMS), stored.record.assignment_id)? else {
         return Ok(None);
     };
-    Ok(DataItem::parse(&bytes).ok().map(|item| item.owner_address()))
+    Ok(DataItem::parse(&bytes)
+        .ok()
+        .map(|item| item.owner_address()))
 }
 
 /// Rewrites a version-2 store into the version-1 layout it was upgraded from: entry values

@@ -32,8 +32,8 @@ pub enum StoreError {
     NewerSchema { found: u32, supported: u32 },
     #[error("corrupt {what} record")]
     Corrupt { what: &'static str },
-    #[error("the store is in layout version 1; open it once read-write (su serve) to upgrade it")]
-    NeedsUpgrade,
+    #[error("an entry lists {0} dedupe hashes; an entry value holds at most 255")]
+    TooManyDedupeHashes(usize),
     #[error("the layout upgrade stopped early, as asked (a test of resuming it)")]
     UpgradeStopped,
 }
@@ -82,7 +82,17 @@ impl Store {
         let db = match mode {
             OpenMode::ReadWrite => DB::open_cf_descriptors(&options, dir, cf::descriptors(&cache))?,
             OpenMode::ReadOnly => {
-                DB::open_cf_descriptors_read_only(&options, dir, cf::descriptors(&cache), false)?
+                // A store of an older layout may lack CFs added since (version 1 has no
+                // `routes` or `checkpoints`); a read-only open cannot create them, so it opens
+                // the ones that exist and reads the others as empty.
+                let existing = DB::list_cf(&options, dir).unwrap_or_default();
+                let descriptors = cf::descriptors(&cache)
+                    .into_iter()
+                    .zip(cf::ALL)
+                    .filter(|(_, name)| existing.iter().any(|found| found == name))
+                    .map(|(descriptor, _)| descriptor)
+                    .collect::<Vec<_>>();
+                DB::open_cf_descriptors_read_only(&options, dir, descriptors, false)?
             }
         };
         let store = Self { db };
@@ -105,9 +115,12 @@ impl Store {
                         supported: SCHEMA_VERSION,
                     });
                 }
-                // Version 1 values still decode, so a read-only view of a version-1 store
-                // works; a read-write open upgrades it first.
-                if found == 1 && mode == OpenMode::ReadWrite {
+                // Version 1 values still decode, so a read-only view of a version-1 store (or
+                // of one whose upgrade was interrupted) works; a read-write open upgrades it
+                // first, or finishes the upgrade.
+                if mode == OpenMode::ReadWrite
+                    && (found == 1 || migrate::upgrade_in_progress(&self.db)?)
+                {
                     migrate::upgrade_v1_to_v2(&self.db, stop)?;
                 }
             }
@@ -144,7 +157,11 @@ impl Store {
     }
 
     /// The whole stored entry at a slot (with its dedupe hashes).
-    pub fn stored_entry(&self, process: &Id, slot: Slot) -> Result<Option<StoredEntry>, StoreError> {
+    pub fn stored_entry(
+        &self,
+        process: &Id,
+        slot: Slot,
+    ) -> Result<Option<StoredEntry>, StoreError> {
         let value = self
             .db
             .get_pinned_cf(cf(&self.db, cf::ENTRIES), keys::entry_at(process, slot))?;
@@ -434,6 +451,9 @@ impl Store {
                     .and_then(|bytes| StoredEntry::decode(&bytes))
                     .ok_or(corrupt("entry named by the log"))?;
                 let record = stored.record;
+                if record.sequence != sequence {
+                    return Err(corrupt("entry whose sequence disagrees with the log"));
+                }
                 changes.push(Change::Entry(StagedEntry {
                     process,
                     nonce: slot.nonce,
@@ -459,9 +479,9 @@ impl Store {
     /// imported or replicated.
     pub fn signer_address(&self) -> Result<Option<Id>, StoreError> {
         match self.db.get_cf(cf(&self.db, cf::META), SIGNER_KEY)? {
-            Some(bytes) => Ok(Some(
-                keys::id_at(&bytes, 0).ok_or(StoreError::Corrupt { what: "signer address" })?,
-            )),
+            Some(bytes) => Ok(Some(keys::id_at(&bytes, 0).ok_or(StoreError::Corrupt {
+                what: "signer address",
+            })?)),
             None => Ok(None),
         }
     }
@@ -475,6 +495,47 @@ impl Store {
         Ok(self.db.write_opt(batch, &options)?)
     }
 
+    /// The layout version recorded in `meta` (the current one for a new store).
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        match self.db.get_cf(cf(&self.db, cf::META), SCHEMA_KEY)? {
+            Some(bytes) => <[u8; 4]>::try_from(bytes.as_slice())
+                .map(u32::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt {
+                    what: "schema version",
+                }),
+            None => Ok(SCHEMA_VERSION),
+        }
+    }
+
+    /// Every dedupe hash recorded for a process (for `su verify`).
+    pub fn dedupe_hashes(&self, process: &Id) -> Result<Vec<records::DedupeHash>, StoreError> {
+        let mut options = ReadOptions::default();
+        options.set_iterate_upper_bound(process_upper_bound(process));
+        let mut iter = self
+            .db
+            .raw_iterator_cf_opt(cf(&self.db, cf::DEDUPE), options);
+        iter.seek(process);
+        let mut hashes = Vec::new();
+        while let Some(key) = iter.key() {
+            hashes.push(
+                key.get(32..80)
+                    .and_then(|hash| hash.try_into().ok())
+                    .ok_or(StoreError::Corrupt { what: "dedupe key" })?,
+            );
+            iter.next();
+        }
+        iter.status()?;
+        Ok(hashes)
+    }
+
+    /// Whether the `log` row at `sequence` names this entry (for `su verify`).
+    pub fn log_names(&self, sequence: u64, process: &Id, slot: Slot) -> Result<bool, StoreError> {
+        Ok(self
+            .db
+            .get_pinned_cf(cf(&self.db, cf::LOG), keys::log(sequence))?
+            .is_some_and(|value| value.as_ref() == keys::entry_at(process, slot).as_ref()))
+    }
+
     /// Rewrites this store in the version-1 layout (tests of the upgrade; see `migrate`).
     #[doc(hidden)]
     pub fn rewrite_as_version_1(&self) -> Result<(), StoreError> {
@@ -482,10 +543,13 @@ impl Store {
     }
 
     /// Every row of every column family, in key order (tests that compare two stores).
-    pub fn dump(&self) -> Result<Vec<(&'static str, Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn dump(&self) -> Result<Vec<DumpRow>, StoreError> {
         let mut rows = Vec::new();
         for name in cf::ALL {
-            for item in self.db.iterator_cf(cf(&self.db, name), IteratorMode::Start) {
+            let Some(handle) = self.db.cf_handle(name) else {
+                continue;
+            };
+            for item in self.db.iterator_cf(handle, IteratorMode::Start) {
                 let (key, value) = item?;
                 rows.push((name, key.to_vec(), value.to_vec()));
             }
@@ -557,12 +621,8 @@ impl Store {
     pub fn property_sum(&self, name: &str) -> u64 {
         cf::ALL
             .iter()
-            .filter_map(|&name_cf| {
-                self.db
-                    .property_int_value_cf(cf(&self.db, name_cf), name)
-                    .ok()
-                    .flatten()
-            })
+            .filter_map(|&name_cf| self.db.cf_handle(name_cf))
+            .filter_map(|handle| self.db.property_int_value_cf(handle, name).ok().flatten())
             .sum()
     }
 
@@ -584,8 +644,15 @@ impl Store {
         Ok(())
     }
 
-    /// Writes one commit as a single synced WriteBatch.
+    /// Writes one commit as a single WriteBatch (synced when `commit.sync`).
     pub fn write(&self, commit: &Commit) -> Result<(), StoreError> {
+        if let Some(entry) = commit
+            .entries
+            .iter()
+            .find(|entry| entry.dedupe_hashes.len() > StoredEntry::MAX_DEDUPE_HASHES)
+        {
+            return Err(StoreError::TooManyDedupeHashes(entry.dedupe_hashes.len()));
+        }
         let batch = write::build_batch(&self.db, commit);
         let mut options = rocksdb::WriteOptions::default();
         options.set_sync(commit.sync);
@@ -593,6 +660,9 @@ impl Store {
         Ok(())
     }
 }
+
+/// One row of `Store::dump`: the CF name, the key and the value.
+pub type DumpRow = (&'static str, Vec<u8>, Vec<u8>);
 
 /// An upper bound past every key of `process` in a CF keyed by process first.
 fn process_upper_bound(process: &Id) -> Vec<u8> {

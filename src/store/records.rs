@@ -99,7 +99,7 @@ impl EntryRecord {
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         let (style, origin) = match bytes.len() {
             V1_ENTRY_LEN => (RenderStyle::Standard, Origin::Scheduled),
-            len if len > HEAD_LEN => (
+            len if len > HEAD_LEN && len == HEAD_LEN + 1 + 48 * usize::from(bytes[HEAD_LEN]) => (
                 RenderStyle::from_byte(bytes[113])?,
                 match bytes[114] {
                     0 => Origin::Scheduled,
@@ -138,6 +138,9 @@ impl StoredEntry {
     /// At most this many dedupe hashes per entry (the count is one byte).
     pub const MAX_DEDUPE_HASHES: usize = 255;
 
+    /// Encodes the value. More than `MAX_DEDUPE_HASHES` hashes cannot be listed; no writer
+    /// produces them (new writes record at most one, the upgrade spreads hashes one per
+    /// entry), and `build_batch` refuses such an entry rather than drop any.
     pub fn encode(&self) -> Vec<u8> {
         let count = self.dedupe_hashes.len().min(Self::MAX_DEDUPE_HASHES);
         let mut out = Vec::with_capacity(HEAD_LEN + 1 + 48 * count);
@@ -290,8 +293,11 @@ mod tests {
             assert_eq!(StoredEntry::decode(&bytes), Some(stored.clone()));
             assert_eq!(EntryRecord::decode(&bytes), Some(record()));
             assert!(!StoredEntry::is_v1(&bytes));
-            // A count that disagrees with the length is corrupt.
+            // A count that disagrees with the length is corrupt, for the head alone too.
             assert_eq!(StoredEntry::decode(&bytes[..bytes.len() - 1]), None);
+            if !stored.dedupe_hashes.is_empty() {
+                assert_eq!(EntryRecord::decode(&bytes[..bytes.len() - 48]), None);
+            }
         }
         assert_eq!(EntryRecord::decode(&[9; 113]), None);
         assert_eq!(EntryRecord::decode(&[0; 5]), None);

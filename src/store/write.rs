@@ -2,12 +2,12 @@
 //! entry owns is derived here from the entry alone, so the sequencer, the importer and the
 //! standby (which replays the change feed) write identical rows for identical entries.
 
+use super::cf;
 use super::keys::{self, Slot};
 use super::records::{
     DedupeHash, EntryKind, EntryRecord, IdRole, ProcessKind, ProcessRecord, StoredEntry,
     encode_id_value,
 };
-use super::cf;
 use crate::domain::Id;
 use rocksdb::{DB, WriteBatch};
 
@@ -82,12 +82,23 @@ impl Change {
 }
 
 /// Entries (and legacy process records) written together in one batch.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Commit {
     pub entries: Vec<StagedEntry>,
     pub legacy_processes: Vec<LegacyProcess>,
-    /// Sync the WAL before the write returns (always, outside benches and tests of it).
+    /// Sync the WAL before the write returns: the default; only benches and tests that
+    /// build throwaway stores turn it off.
     pub sync: bool,
+}
+
+impl Default for Commit {
+    fn default() -> Self {
+        Self {
+            entries: Vec::new(),
+            legacy_processes: Vec::new(),
+            sync: true,
+        }
+    }
 }
 
 impl Commit {
@@ -97,6 +108,7 @@ impl Commit {
             sync,
             ..Self::default()
         };
+        commit.entries.reserve(changes.len());
         for change in changes {
             match change {
                 Change::Entry(entry) => commit.entries.push(entry),
@@ -148,7 +160,11 @@ fn put_entry(db: &DB, batch: &mut WriteBatch, entry: &StagedEntry) {
         dedupe_hashes: entry.dedupe_hashes.clone(),
     };
     batch.put_cf(entries, entry_key, stored.encode());
-    batch.put_cf(by_time, keys::by_time_at(process, record.timestamp, slot), []);
+    batch.put_cf(
+        by_time,
+        keys::by_time_at(process, record.timestamp, slot),
+        [],
+    );
     batch.put_cf(
         by_id,
         keys::by_id_at(&record.assignment_id, process, slot),

@@ -142,9 +142,14 @@ impl Wallet {
         };
         // Crash-safe: the key is complete and synced under a temporary name before it gets
         // its real name, and `hard_link` (unlike `rename`) never replaces an existing file.
-        let file_name = path.file_name().map(|name| name.to_string_lossy().into_owned());
+        let file_name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.subsec_nanos());
         let temporary = path.with_file_name(format!(
-            ".{}.{}.tmp",
+            ".{}.{}.{nanos}.tmp",
             file_name.as_deref().unwrap_or("wallet"),
             std::process::id()
         ));

@@ -105,7 +105,7 @@ fn prefill(dir: &std::path::Path, processes: usize, entries: u64) -> anyhow::Res
                 body,
                 dedupe_hashes: Vec::new(),
                 dup: 0,
-                upload: false,
+                upload: true,
             });
             if batch.len() == 10_000 {
                 store.write(&Commit {
