@@ -37,7 +37,7 @@ fn sequencer_append(c: &mut Criterion) {
         dedupe_checks: true,
         on_fatal: Box::new(|| panic!("store write failed")),
     };
-    let (sequencer, _threads) = Sequencer::start(context, SequencerConfig::default()).unwrap();
+    let (sequencer, threads) = Sequencer::start(context, SequencerConfig::default()).unwrap();
     let processes: Vec<[u8; 32]> = (0..16)
         .map(|_| {
             let (item, process) = client_item(&client, None, "Process");
@@ -99,6 +99,10 @@ fn sequencer_append(c: &mut Criterion) {
         })
     });
     group.finish();
+    // Stop the shards and the committer before the store and its directory go away: threads
+    // still holding RocksDB while the process exits can crash it.
+    drop(sequencer);
+    threads.join();
 }
 
 criterion_group!(benches, sequencer_append);
