@@ -76,7 +76,7 @@ struct Run {
 }
 
 /// What the model says a request gets.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 enum Expected {
     /// A new entry at this nonce.
     Fresh {
@@ -89,6 +89,25 @@ enum Expected {
         id: Id,
     },
     Rejected(Rejection),
+}
+
+impl std::fmt::Debug for Expected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Fresh { process, nonce } => {
+                write!(
+                    f,
+                    "a new entry at nonce {nonce} of {}",
+                    b64::encode(process)
+                )
+            }
+            Self::Repeat { process, id } => {
+                let (id, process) = (b64::encode(id), b64::encode(process));
+                write!(f, "the receipt of {id} in {process}")
+            }
+            Self::Rejected(rejection) => write!(f, "{rejection:?}"),
+        }
+    }
 }
 
 /// What the store must hold at one nonce.
