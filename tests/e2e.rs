@@ -5,7 +5,7 @@ mod support;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use support::{Client, TestSu, edges, json_field, request, su_verify, tag};
+use support::{Client, SuCommand, TestSu, edges, json_field, request, su_verify, tag};
 
 #[test]
 fn spawn_message_duplicates_and_reads() {
@@ -714,21 +714,14 @@ fn tells_systemd_when_ready_and_when_stopping() {
 
 #[test]
 fn json_logs_on_request() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_su"))
-        .args(["serve", "--bind", "127.0.0.1", "--port", "0"])
-        .env("SU_DATA_DIR", dir.path())
+    let su = SuCommand::new(dir.path())
         .env("SU_LOG_FORMAT", "json")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut saw_serving = false;
-    for line in lines.take(20) {
-        let line = line.unwrap();
+        .serve();
+    let log = su.log();
+    for line in &log {
         let value: serde_json::Value =
-            serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
         if value["fields"]["message"] == "serving" {
             assert!(
                 value["fields"]["address"]
@@ -736,24 +729,77 @@ fn json_logs_on_request() {
                     .unwrap()
                     .starts_with("127.0.0.1:")
             );
-            saw_serving = true;
-            break;
+            return;
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(saw_serving, "no JSON 'serving' line");
+    panic!("no JSON 'serving' line in {log:?}");
 }
 
 #[test]
 fn bad_configuration_is_one_line_and_exit_code_2() {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_su"))
+    let dir = tempfile::tempdir().unwrap();
+    let output = SuCommand::new(dir.path())
         .args(["serve", "--port", "0"])
         .env("SU_SIGNING_SALT", "64")
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8(output.stderr).unwrap();
+        .output();
+    assert_eq!(output.code, Some(2));
+    let stderr = output.stderr;
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("SU_SIGNING_SALT=\"64\""), "{stderr}");
+}
+
+/// Marks the child run of `launched_su_sees_only_what_the_test_sets`.
+const HERMETIC_CHILD: &str = "SU_TEST_HERMETIC_CHILD";
+/// Settings that each stop `su` (or keep it from logging `serving`) if they reach it.
+const POISON_ENV: [(&str, &str); 5] = [
+    ("SU_SIGNING_SALT", "64"),
+    ("MODE", "router"),
+    ("SU_LOG", "off"),
+    ("SU_PORT", "1"),
+    ("SU_DATA_DIR", "/nonexistent/su-data"),
+];
+const POISON_DOT_ENV: &str = "SU_SIGNING_SALT=64\nMODE=router\nSU_LOG=off\n";
+
+/// The launcher is hermetic: a test process whose environment and working directory (with a
+/// `.env`) would each stop `su` still starts it and runs one-shot commands fine.
+#[test]
+fn launched_su_sees_only_what_the_test_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    if std::env::var_os(HERMETIC_CHILD).is_some() {
+        let su = TestSu::start(dir.path(), &[]);
+        assert_eq!(su.get("/health").0, 200);
+        let (process, _) = Client::new().process();
+        assert_eq!(su.post("/", &process).0, 200);
+        drop(su);
+        let (ok, output) = su_verify(dir.path());
+        assert!(ok, "{output}");
+        return;
+    }
+    // Controls: the poison does stop `su` when it reaches it, through the variables or `.env`.
+    let serve = || SuCommand::new(dir.path()).args(["serve", "--port", "0"]);
+    let output = serve().envs(&POISON_ENV).output();
+    assert_eq!(output.code, Some(2), "{}", output.stderr);
+    let output = serve().dot_env(POISON_DOT_ENV).output();
+    assert_eq!(output.code, Some(2), "{}", output.stderr);
+    // This very test again, in a poisoned child test process.
+    let cwd = tempfile::tempdir().unwrap();
+    std::fs::write(cwd.path().join(".env"), POISON_DOT_ENV).unwrap();
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "launched_su_sees_only_what_the_test_sets",
+            "--exact",
+            "--nocapture",
+        ])
+        .env(HERMETIC_CHILD, "1")
+        .envs(POISON_ENV)
+        .current_dir(cwd.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&child.stdout);
+    let stderr = String::from_utf8_lossy(&child.stderr);
+    assert!(child.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("1 passed"),
+        "the child ran the test: {stdout}"
+    );
 }

@@ -10,12 +10,11 @@ use ao_su::store::{OpenMode, Store};
 use ao_su::wallet::{SigningSalt, Wallet};
 use serde_json::Value;
 use std::ffi::OsStr;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use support::{TestSu, request};
+
+mod support;
 
 const SKIP: &str = "skipped: GEN_ITEMS_DIR is unset; tools/interop.sh runs this test with the Node client installed";
 
@@ -184,96 +183,11 @@ fn gen_items_verifies_assignments_su_signed() {
     println!("direction 2: 4 assignments (salts 32, 478) and a bundle of 2 verified");
 }
 
-/// A running `su serve`, killed on drop.
-struct Su {
-    child: Child,
-    port: u16,
-}
-
-impl Su {
-    fn start(data_dir: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_su"))
-            .args(["serve", "--bind", "127.0.0.1", "--port", "0"])
-            .env_clear() // offline, whatever the caller's environment says
-            .env("SU_DATA_DIR", data_dir)
-            .env("SU_LOG", "info")
-            .current_dir(data_dir) // no stray .env
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn su");
-        // A thread forwards stderr lines (and keeps draining the pipe after start-up).
-        let (tx, rx) = mpsc::channel();
-        let stderr = BufReader::new(child.stderr.take().unwrap());
-        std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut seen = Vec::new();
-        let port = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).unwrap_or_else(|_| {
-                let _ = child.kill();
-                panic!(
-                    "su did not report `serving`; stderr so far:\n{}",
-                    seen.join("\n")
-                )
-            });
-            let address = line.split("address=127.0.0.1:").nth(1);
-            if let Some(rest) = address.filter(|_| line.contains("serving")) {
-                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-                break digits.parse().expect("port");
-            }
-            seen.push(line);
-        };
-        Self { child, port }
-    }
-
-    /// SIGTERM, then wait (with a deadline) for a clean exit.
-    fn stop(&mut self) {
-        let kill = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        assert!(kill.unwrap().success(), "kill failed");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "su did not exit after SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        assert!(status.success(), "su exited with {status}");
-    }
-}
-
-impl Drop for Su {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// POST / over raw HTTP/1.1 with `Connection: close`; returns (status, body).
-fn post(port: u16, body: &[u8]) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    let head = format!(
-        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let raw = String::from_utf8(raw).expect("UTF-8 response");
-    let (head, body) = raw.split_once("\r\n\r\n").expect("response head");
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok());
-    (status.expect("status code"), body.to_string())
+/// POST / with an octet-stream body; returns (status, body).
+fn post(su: &TestSu, body: &[u8]) -> (u16, String) {
+    let content_type = [("Content-Type", "application/octet-stream")];
+    let (status, body, _) = request(su.port, "POST", "/", body, &content_type);
+    (status, String::from_utf8(body).expect("UTF-8 response"))
 }
 
 #[test]
@@ -282,7 +196,7 @@ fn su_schedules_gen_items_and_its_assignments_verify() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
-    let mut su = Su::start(&data);
+    let mut su = TestSu::start(&data, &[]);
     let scheduler = data.join("wallet.json"); // created by su at start-up
     let out = tmp.path().join("items");
     let extra = ["--scheduler-wallet", scheduler.to_str().unwrap()];
@@ -294,7 +208,7 @@ fn su_schedules_gen_items_and_its_assignments_verify() {
     let mut last_timestamp = 0;
     for line in &manifest {
         let bytes = std::fs::read(out.join(line["file"].as_str().unwrap())).unwrap();
-        let (status, body) = post(su.port, &bytes);
+        let (status, body) = post(&su, &bytes);
         assert_eq!(status, 200, "{}: {body}", line["file"]);
         let reply: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{body}"));
         assert_eq!(reply.as_object().unwrap().len(), 2, "{body}");
@@ -303,7 +217,7 @@ fn su_schedules_gen_items_and_its_assignments_verify() {
         assert!(timestamp > last_timestamp, "{body}");
         last_timestamp = timestamp;
     }
-    su.stop();
+    assert_eq!(su.stop(), Some(0), "su exits cleanly on SIGTERM");
 
     let su_address = b64::encode(
         &Wallet::load(&scheduler, SigningSalt::Max)

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use support::fakes::{FakeBundler, FakeGateway, GqlTx, Mode};
-use support::{Client, MODULE, TestSu, edges, json_field, tag, tags};
+use support::{Client, MODULE, SuCommand, TestSu, edges, json_field, tag, tags};
 
 const FAST: [(&str, &str); 2] = [
     ("UPLOAD_BACKOFF_MAX_SECS", "1"),
@@ -383,21 +383,17 @@ fn outbox_survives_a_restart() {
 #[test]
 fn announce_uploads_a_signed_scheduler_location_record() {
     let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
     let bundler = FakeBundler::start(Mode::Ok);
     let wallet = dir.path().join("wallet.json");
-    let su = env!("CARGO_BIN_EXE_su");
-    let created = std::process::Command::new(su)
+    let created = SuCommand::new(&data)
         .args(["wallet", "new"])
         .arg(&wallet)
-        .output()
-        .unwrap();
-    assert!(created.status.success());
-    let address = String::from_utf8(created.stdout)
-        .unwrap()
-        .trim()
-        .to_string();
+        .output();
+    assert!(created.success(), "{}", created.stderr);
+    let address = created.stdout.trim().to_string();
     assert_eq!(address.len(), 43);
-    let announced = std::process::Command::new(su)
+    let announced = SuCommand::new(&data)
         .args([
             "announce",
             "--url",
@@ -407,27 +403,19 @@ fn announce_uploads_a_signed_scheduler_location_record() {
         ])
         .env("SU_WALLET_PATH", &wallet)
         .env("UPLOAD_NODE_URL", bundler.url())
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        announced.status.success(),
-        "{}",
-        String::from_utf8_lossy(&announced.stderr)
-    );
-    let id = String::from_utf8(announced.stdout)
-        .unwrap()
-        .trim()
-        .to_string();
+        .output();
+    assert!(announced.success(), "{}", announced.stderr);
+    let id = announced.stdout.trim().to_string();
     assert_eq!(bundler.received_ids(), vec![id]);
     // Without a bundler it refuses with a clear error instead of signing into the void.
-    let refused = std::process::Command::new(su)
+    let refused = SuCommand::new(&data)
         .args(["announce", "--url", "https://su1.example.net"])
         .env("SU_WALLET_PATH", &wallet)
-        .env_remove("UPLOAD_NODE_URL")
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("UPLOAD_NODE_URL"));
+        .output();
+    assert!(!refused.success());
+    assert!(
+        refused.stderr.contains("UPLOAD_NODE_URL"),
+        "{}",
+        refused.stderr
+    );
 }
