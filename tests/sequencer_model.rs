@@ -504,7 +504,9 @@ struct StoredEntry {
 fn read_entries(store: &Store, process: &Id) -> Vec<StoredEntry> {
     let mut entries = Vec::new();
     store
-        .scan_entries(process, 0, u64::MAX, |nonce, record, read| {
+        .scan_entries(process, 0, u64::MAX, |slot, record, read| {
+            assert_eq!(slot.dup, 0, "su never writes a duplicate nonce");
+            let nonce = slot.nonce;
             let assignment = read(&record.assignment_id)?.expect("assignment bytes are stored");
             let body = match record.kind.has_body() {
                 true => read(&record.message_id)?,
@@ -617,7 +619,10 @@ fn check_store(dir: &Path, model: &Model) {
                 "{pid}: {} is scheduled once",
                 b64::encode(id)
             );
-            assert_eq!((bodies[0].process, bodies[0].nonce), (*process, *nonce));
+            assert_eq!(
+                (bodies[0].process, bodies[0].slot),
+                (*process, ao_su::store::keys::Slot::nonce(*nonce))
+            );
         }
         for hash in &process_model.hashes {
             assert!(
