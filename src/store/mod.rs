@@ -4,6 +4,7 @@
 
 pub mod cf;
 pub mod keys;
+pub mod outbox;
 pub mod records;
 pub mod write;
 
