@@ -89,6 +89,11 @@ pub const SETTINGS: &[Setting] = &[
         doc: "longest pause between upload retries (they start at 1 s and double)",
     },
     Setting {
+        name: "UPLOAD_CONCURRENCY",
+        default: "128",
+        doc: "bundler uploads in flight at once",
+    },
+    Setting {
         name: "GATEWAY_TIMEOUT_SECS",
         default: "10",
         doc: "timeout of every outbound request",
@@ -270,6 +275,7 @@ pub struct UpstreamConfig {
     pub timeout_secs: u64,
     pub block_height_refresh_secs: u64,
     pub upload_backoff_max_secs: u64,
+    pub upload_concurrency: usize,
 }
 
 /// The message size limit of PROTOCOL 4.5.
@@ -430,6 +436,8 @@ impl Config {
                 "expected whole seconds",
             )?
             .max(1),
+            upload_concurrency: number(vars, "UPLOAD_CONCURRENCY", 128, "expected a whole number")?
+                .max(1),
         };
 
         let signing_salt = number(vars, "SU_SIGNING_SALT", 32u32, "expected 32 or 478")?;
@@ -567,6 +575,7 @@ mod tests {
                 timeout_secs: 10,
                 block_height_refresh_secs: 5,
                 upload_backoff_max_secs: 32,
+                upload_concurrency: 128,
                 ..Default::default()
             }
         );

@@ -3,8 +3,10 @@
 //! Module map: `ans104` (data items, pure) · `wallet` (the SU key) · `domain` (tips, hash
 //! chain, assignment tags) · `store` (RocksDB) · `sequencer` (shard threads + committer) ·
 //! `reads` and `render` (the read model and its JSON) · `http` (hyper) · `upstream`
-//! (gateway, block height) · `outbox` (uploads) · `config` · `telemetry` · `cli`.
+//! (gateway, block height) · `outbox` (uploads) · `admin` (the operator socket) · `config` ·
+//! `telemetry` · `cli`.
 
+pub mod admin;
 pub mod ans104;
 pub mod cli;
 pub mod config;

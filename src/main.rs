@@ -27,6 +27,8 @@ fn main() -> ExitCode {
         Command::Wallet(args) => ao_su::cli::wallet::run(args),
         Command::Verify(args) => ao_su::cli::verify::run(&config, args),
         Command::Announce(args) => ao_su::cli::announce::run(&config, args),
+        Command::Outbox(args) => ao_su::cli::outbox::run(&config, args),
+        Command::Reupload(args) => ao_su::cli::reupload::run(&config, args),
         Command::ConfigExample(_) => {
             print!("{}", ao_su::config::env_example());
             Ok(())

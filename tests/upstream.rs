@@ -323,7 +323,7 @@ fn outbox_survives_bundler_faults() {
 
     // Writes keep succeeding whatever the bundler does.
     let phase = |mode: Mode, length: Duration| {
-        bundler.set_mode(mode);
+        bundler.set_mode(mode.clone());
         let until = Instant::now() + length;
         while Instant::now() < until {
             let (message, _) = client.message(&pid, "during a fault");

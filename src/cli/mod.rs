@@ -1,7 +1,10 @@
-//! The command line: `su serve`, `su su PORT`, `su wallet new`, `su verify`, `su announce`.
+//! The command line: `su serve`, `su su PORT`, `su wallet new`, `su verify`, `su announce`,
+//! `su outbox`, `su reupload`.
 #![allow(clippy::print_stdout)] // the CLI prints its results
 
 pub mod announce;
+pub mod outbox;
+pub mod reupload;
 pub mod serve;
 pub mod verify;
 pub mod wallet;
@@ -23,6 +26,8 @@ pub enum Command {
     Wallet(wallet::Args),
     Verify(verify::Args),
     Announce(announce::Args),
+    Outbox(outbox::Args),
+    Reupload(reupload::Args),
     ConfigExample(ConfigExampleArgs),
     ConfigTable(ConfigTableArgs),
 }

@@ -1,9 +1,10 @@
 //! `su serve`: open the store, start the sequencer, background loops and HTTP, and shut
 //! down in order on SIGTERM/SIGINT (or fail-stop on a store write error).
 
+use crate::admin;
 use crate::config::Config;
 use crate::http::{self, App, HttpSettings};
-use crate::outbox::{self, OutboxConfig};
+use crate::outbox::{Outbox, OutboxConfig};
 use crate::sequencer::{Sequencer, SequencerConfig, SequencerContext};
 use crate::store::{OpenMode, Store};
 use crate::upstream::{BlockHeight, Gateway};
@@ -159,20 +160,19 @@ pub fn run(config: Config, args: Args) -> anyhow::Result<()> {
             let period = Duration::from_secs(config.upstream.block_height_refresh_secs);
             background.push(tokio::spawn(block_height.clone().run(gateway.clone(), store.clone(), period, shutdown_rx.clone())));
         }
-        match &config.upstream.upload_node_url {
-            Some(bundler_url) => {
-                let outbox_config = OutboxConfig {
-                    bundler_url: bundler_url.clone(),
-                    cache_url: config.upstream.cache_url.clone(),
-                    timeout: Duration::from_secs(config.upstream.timeout_secs.max(1)),
-                    first_backoff: Duration::from_secs(1),
-                    max_backoff: Duration::from_secs(config.upstream.upload_backoff_max_secs),
-                    idle: Duration::from_millis(200),
-                };
-                background.push(tokio::spawn(outbox::run(store.clone(), outbox_config, shutdown_rx.clone())));
+        let outbox = match OutboxConfig::from_upstream(&config.upstream) {
+            Some(outbox_config) => {
+                let (outbox, task) = Outbox::start(store.clone(), outbox_config, shutdown_rx.clone()).await?;
+                background.push(task);
+                Some(outbox)
             }
-            None => tracing::warn!("UPLOAD_NODE_URL is unset: items stay queued in the outbox until it is set"),
-        }
+            None => {
+                tracing::warn!("UPLOAD_NODE_URL is unset: items stay queued in the outbox until it is set");
+                None
+            }
+        };
+        let admin = admin::service::Service { store: store.clone(), outbox, gateway: gateway.clone() };
+        background.extend(admin::server::start(&config.data_dir, admin, shutdown_rx.clone()));
 
         let local = listener.local_addr()?;
         tracing::info!(address = %local, startup_ms = started.elapsed().as_millis() as u64, "serving");

@@ -5,6 +5,7 @@
 pub mod cf;
 pub mod keys;
 mod migrate;
+pub mod outbox;
 pub mod records;
 pub mod write;
 

@@ -182,4 +182,46 @@ impl Gateway {
             .ok_or(GatewayError::NotFound)?;
         serde_json::from_value(node).map_err(|err| GatewayError::Json(err.to_string()))
     }
+
+    /// Which of `ids` GraphQL knows: `transactions(ids: [...], first: N)`, asked in batches
+    /// of at most 100 ids (the gateways' page limit).
+    pub async fn known_ids(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, GatewayError> {
+        let base = self
+            .graphql_url
+            .as_deref()
+            .ok_or(GatewayError::NotConfigured)?;
+        let url = format!("{base}/graphql");
+        let mut known = std::collections::HashSet::new();
+        for batch in ids.chunks(100) {
+            let list = batch
+                .iter()
+                .map(|id| format!("\"{id}\""))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let query = format!(
+                "query {{ transactions(ids: [{list}], first: {}) {{ edges {{ node {{ id }} }} }} }}",
+                batch.len()
+            );
+            let body = serde_json::json!({ "query": query, "variables": {} });
+            let response = self.send(|| self.client.post(&url).json(&body)).await?;
+            let value: serde_json::Value = response
+                .json()
+                .await
+                .map_err(|err| GatewayError::Json(err.to_string()))?;
+            let edges = value
+                .pointer("/data/transactions/edges")
+                .and_then(|edges| edges.as_array())
+                .ok_or_else(|| GatewayError::Json("no data.transactions.edges".into()))?;
+            known.extend(
+                edges
+                    .iter()
+                    .filter_map(|edge| edge.pointer("/node/id")?.as_str())
+                    .map(String::from),
+            );
+        }
+        Ok(known)
+    }
 }

@@ -1,12 +1,12 @@
 //! Fake upstreams on 127.0.0.1:0 speaking the real wire formats (PROTOCOL 10.1–10.3): an
 //! Arweave gateway with GraphQL, and a bundler (+ cache) whose behaviour a test can change.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// One parsed HTTP/1.1 request.
 pub struct HttpRequest {
@@ -15,8 +15,9 @@ pub struct HttpRequest {
     pub body: Vec<u8>,
 }
 
-/// What a handler answers: a status and body, or `None` to close without a response.
-type Reply = Option<(u16, Vec<u8>)>;
+/// What a handler answers: a status, a body and an optional `Location`, or `None` to close
+/// without a response.
+type Reply = Option<(u16, Vec<u8>, Option<String>)>;
 type Handler = Arc<dyn Fn(&HttpRequest) -> Reply + Send + Sync>;
 
 /// A listener served by a background thread; stops accepting when dropped.
@@ -99,7 +100,7 @@ fn serve_connection(mut stream: TcpStream, handler: &Handler) {
     let Some(request) = read_request(&mut stream) else {
         return;
     };
-    let Some((status, body)) = handler(&request) else {
+    let Some((status, body, location)) = handler(&request) else {
         return; // dropping the stream closes it without a response
     };
     let reason = match status {
@@ -108,8 +109,9 @@ fn serve_connection(mut stream: TcpStream, handler: &Handler) {
         500 => "Internal Server Error",
         _ => "Status",
     };
+    let location = location.map_or(String::new(), |to| format!("Location: {to}\r\n"));
     let mut out = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{location}Connection: close\r\n\r\n",
         body.len()
     )
     .into_bytes();
@@ -164,29 +166,31 @@ pub struct FakeGateway {
     pub state: Arc<Mutex<GatewayState>>,
 }
 
+fn reply(status: u16, body: &[u8]) -> Reply {
+    Some((status, body.to_vec(), None))
+}
+
 fn json(value: serde_json::Value) -> Reply {
-    Some((200, value.to_string().into_bytes()))
+    reply(200, value.to_string().as_bytes())
 }
 
 fn not_found() -> Reply {
-    Some((404, b"Not Found".to_vec()))
+    reply(404, b"Not Found")
 }
 
 fn graphql(state: &GatewayState, body: &[u8]) -> Reply {
     let request: serde_json::Value = serde_json::from_slice(body).ok()?;
     let query = request["query"].as_str()?;
-    let id = query.split("ids: [\"").nth(1)?.split('"').next()?;
-    let edges = match state.txs.get(id) {
-        None => vec![],
-        Some(tx) => vec![serde_json::json!({"node": {
+    let list = query.split("ids: [").nth(1)?.split(']').next()?;
+    let ids = list.split(',').map(|id| id.trim().trim_matches('"'));
+    let edges: Vec<_> = ids.filter_map(|id| state.txs.get(id)).map(|tx| serde_json::json!({"node": {
             "id": tx.id,
             "signature": "c2lnbmF0dXJl",
             "anchor": tx.anchor,
             "owner": {"address": "b3duZXI", "key": "a2V5"},
             "tags": tx.tags.iter().map(|(n, v)| serde_json::json!({"name": n, "value": v})).collect::<Vec<_>>(),
             "recipient": tx.recipient,
-        }})],
-    };
+        }})).collect();
     json(serde_json::json!({"data": {"transactions": {"edges": edges}}}))
 }
 
@@ -215,13 +219,13 @@ impl FakeGateway {
                     }
                 }
                 ("GET", _) if path.starts_with("/raw/") => match state.raw.get(&path[5..]) {
-                    Some(data) => Some((200, data.clone())),
+                    Some(data) => reply(200, data),
                     None => not_found(),
                 },
                 ("HEAD", _) => {
                     state.heads += 1;
                     if state.existing.contains(&path[1..]) {
-                        Some((200, Vec::new()))
+                        reply(200, b"")
                     } else {
                         not_found()
                     }
@@ -252,6 +256,17 @@ impl FakeGateway {
         state.txs.insert(tx.id.clone(), tx);
     }
 
+    /// An id GraphQL knows, with no data.
+    pub fn add_known(&self, id: &str) {
+        let tx = GqlTx {
+            id: id.to_string(),
+            anchor: None,
+            recipient: String::new(),
+            tags: Vec::new(),
+        };
+        self.add_tx(tx, b"");
+    }
+
     /// An id `HEAD /{id}` answers 200 for.
     pub fn add_existing(&self, id: &str) {
         self.state.lock().unwrap().existing.insert(id.to_string());
@@ -263,24 +278,43 @@ impl FakeGateway {
 }
 
 /// How the fake bundler answers `POST /tx/arweave`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mode {
     Ok,
     Fail,
     Slow(u64),
     Down,
+    /// Answer this status (e.g. 402, 503) without accepting.
+    Refuse(u16),
+    /// Answer this 3xx status with this `Location`.
+    Redirect(u16, String),
+}
+
+/// One scripted answer, used (in order) before the mode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    Status(u16),
+    Redirect(u16, String),
 }
 
 #[derive(Default)]
 struct Received {
-    bundler: Vec<String>,
+    bundler: Vec<(String, Instant)>,
     cache: Vec<String>,
+}
+
+#[derive(Default)]
+struct Behaviour {
+    script: VecDeque<Answer>,
+    /// Per item id: sleep this long before accepting it.
+    slow: HashMap<String, u64>,
 }
 
 /// `POST /tx/arweave` (bundler) and `POST /id?codec-device=ans104@1.0` (cache).
 pub struct FakeBundler {
     pub server: FakeServer,
     mode: Arc<Mutex<Mode>>,
+    behaviour: Arc<Mutex<Behaviour>>,
     received: Arc<Mutex<Received>>,
     attempts: Arc<AtomicUsize>,
 }
@@ -290,37 +324,71 @@ fn item_id(body: &[u8]) -> Option<String> {
     Some(ao_su::ans104::b64::encode(&item.id()))
 }
 
+fn answer_bundler(
+    mode: &Mutex<Mode>,
+    behaviour: &Mutex<Behaviour>,
+    received: &Mutex<Received>,
+    body: &[u8],
+) -> Reply {
+    let scripted = behaviour.lock().unwrap().script.pop_front();
+    match scripted {
+        Some(Answer::Status(status)) => return reply(status, b"{\"error\":\"scripted\"}"),
+        Some(Answer::Redirect(status, to)) => return Some((status, Vec::new(), Some(to))),
+        None => {}
+    }
+    let current = mode.lock().unwrap().clone();
+    match current {
+        Mode::Down => return None,
+        Mode::Fail => return reply(500, b"{\"error\":\"down\"}"),
+        Mode::Refuse(status) => return reply(status, b"{\"error\":\"refused\"}"),
+        Mode::Redirect(status, to) => return Some((status, Vec::new(), Some(to))),
+        Mode::Slow(ms) => std::thread::sleep(Duration::from_millis(ms)),
+        Mode::Ok => {}
+    }
+    let Some(id) = item_id(body) else {
+        return reply(400, b"{\"error\":\"bad item\"}");
+    };
+    let slow = behaviour.lock().unwrap().slow.get(&id).copied();
+    if let Some(ms) = slow {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+    received
+        .lock()
+        .unwrap()
+        .bundler
+        .push((id.clone(), Instant::now()));
+    json(serde_json::json!({"id": id}))
+}
+
 impl FakeBundler {
     pub fn start(mode: Mode) -> Self {
         let mode = Arc::new(Mutex::new(mode));
+        let behaviour = Arc::new(Mutex::new(Behaviour::default()));
         let received = Arc::new(Mutex::new(Received::default()));
         let attempts = Arc::new(AtomicUsize::new(0));
-        let (shared_mode, shared_received, counter) =
-            (mode.clone(), received.clone(), attempts.clone());
+        let (shared_mode, shared_behaviour, shared_received, counter) = (
+            mode.clone(),
+            behaviour.clone(),
+            received.clone(),
+            attempts.clone(),
+        );
         let server = FakeServer::start(Arc::new(move |request: &HttpRequest| {
-            let bad = Some((400, b"{\"error\":\"bad item\"}".to_vec()));
             match (request.method.as_str(), request.path.as_str()) {
                 ("POST", "/tx/arweave") => {
                     counter.fetch_add(1, Ordering::SeqCst);
-                    let current = *shared_mode.lock().unwrap();
-                    match current {
-                        Mode::Down => return None,
-                        Mode::Fail => return Some((500, b"{\"error\":\"down\"}".to_vec())),
-                        Mode::Slow(ms) => std::thread::sleep(Duration::from_millis(ms)),
-                        Mode::Ok => {}
-                    }
-                    let Some(id) = item_id(&request.body) else {
-                        return bad;
-                    };
-                    shared_received.lock().unwrap().bundler.push(id.clone());
-                    json(serde_json::json!({"id": id}))
+                    answer_bundler(
+                        &shared_mode,
+                        &shared_behaviour,
+                        &shared_received,
+                        &request.body,
+                    )
                 }
                 ("POST", "/id?codec-device=ans104@1.0") => {
                     let Some(id) = item_id(&request.body) else {
-                        return bad;
+                        return reply(400, b"{\"error\":\"bad item\"}");
                     };
                     shared_received.lock().unwrap().cache.push(id);
-                    Some((200, b"{}".to_vec()))
+                    reply(200, b"{}")
                 }
                 _ => not_found(),
             }
@@ -328,6 +396,7 @@ impl FakeBundler {
         Self {
             server,
             mode,
+            behaviour,
             received,
             attempts,
         }
@@ -341,8 +410,25 @@ impl FakeBundler {
         *self.mode.lock().unwrap() = mode;
     }
 
+    /// Answers used, in order, before the mode applies again.
+    pub fn script(&self, answers: impl IntoIterator<Item = Answer>) {
+        self.behaviour.lock().unwrap().script.extend(answers);
+    }
+
+    /// Makes the bundler take `ms` before accepting this item.
+    pub fn set_slow(&self, id: &str, ms: u64) {
+        let mut behaviour = self.behaviour.lock().unwrap();
+        behaviour.slow.insert(id.to_string(), ms);
+    }
+
     /// Ids the bundler acknowledged, in arrival order (repeats kept).
     pub fn received_ids(&self) -> Vec<String> {
+        let received = self.received.lock().unwrap();
+        received.bundler.iter().map(|(id, _)| id.clone()).collect()
+    }
+
+    /// When each acknowledged id was accepted, in arrival order.
+    pub fn received_at(&self) -> Vec<(String, Instant)> {
         self.received.lock().unwrap().bundler.clone()
     }
 

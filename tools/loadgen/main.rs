@@ -4,6 +4,8 @@
 //! percentiles and the server's peak RSS (from /proc when `--server-pid` is given).
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line report
 
+mod bundler;
+
 use ao_su::ans104::{ItemDraft, SignatureType, b64};
 use ao_su::wallet::{SigningSalt, Wallet};
 use argh::FromArgs;
@@ -53,6 +55,15 @@ struct Args {
     /// entries to prefill (spread over --processes processes)
     #[argh(option, default = "1_000_000")]
     prefill_entries: u64,
+    /// only serve a fake bundler on this loopback port (outbox measurements), until killed
+    #[argh(option)]
+    fake_bundler: Option<u16>,
+    /// the fake bundler's delay before every answer, ms
+    #[argh(option, default = "50")]
+    bundler_delay_ms: u64,
+    /// the fake bundler answers 503 for this many seconds after its first request
+    #[argh(option, default = "0")]
+    bundler_outage_secs: u64,
 }
 
 /// Writes synthetic schedules straight into a store (for scale benchmarks only: their
@@ -194,6 +205,13 @@ async fn read_all(
 
 fn main() -> anyhow::Result<()> {
     let args: Args = argh::from_env();
+    if let Some(port) = args.fake_bundler {
+        return bundler::run(bundler::Settings {
+            port,
+            delay: Duration::from_millis(args.bundler_delay_ms),
+            outage: Duration::from_secs(args.bundler_outage_secs),
+        });
+    }
     if let Some(dir) = &args.prefill_dir {
         return prefill(dir, args.processes, args.prefill_entries);
     }
