@@ -2,6 +2,7 @@
 #![allow(clippy::print_stdout)] // the CLI prints its results
 
 pub mod announce;
+pub mod daemon;
 pub mod serve;
 pub mod verify;
 pub mod wallet;

@@ -57,20 +57,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Loads the configured wallet, or creates `<data dir>/wallet.json` on first start.
 pub fn load_or_create(config: &crate::config::Config) -> anyhow::Result<Wallet> {
-    let salt =
-        SigningSalt::from_len(config.signing_salt).context("signing salt must be 32 or 478")?;
-    let path = match &config.wallet_path {
-        Some(path) => path.clone(),
-        None => {
-            let path = config.data_dir.join("wallet.json");
-            if !path.exists() {
-                let jwk = Wallet::generate()?;
-                Wallet::write_new(&path, &jwk)?;
-                tracing::warn!(path = %path.display(), "SU_WALLET_PATH is unset: generated a new wallet");
-            }
-            path
-        }
-    };
+    let salt = SigningSalt::from_len(config.wallet.signing_salt)
+        .context("signing salt must be 32 or 478")?;
+    let path = config.wallet_file();
+    if config.wallet.path.is_none() && !path.exists() {
+        let jwk = Wallet::generate()?;
+        Wallet::write_new(&path, &jwk)?;
+        tracing::warn!(path = %path.display(), "SU_WALLET_PATH is unset: generated a new wallet");
+    }
     let wallet =
         Wallet::load(&path, salt).with_context(|| format!("loading wallet {}", path.display()))?;
     tracing::info!(address = %wallet.address_b64(), "wallet loaded");
