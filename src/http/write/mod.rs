@@ -105,3 +105,37 @@ async fn admit(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(query: &str) -> WriteTarget {
+        WriteTarget::from_query(&Query::parse(Some(query)))
+    }
+
+    #[test]
+    fn the_query_decides_between_an_item_and_an_assignment() {
+        let is_item = |query: &str, stray: bool| {
+            assert!(
+                matches!(target(query), WriteTarget::Item { stray_parameter } if stray_parameter == stray),
+                "{query}"
+            );
+        };
+        is_item("", false);
+        is_item("process-id=", false);
+        is_item("process-id=P", true);
+        is_item("assign=T", true);
+        is_item("assign=", true);
+        is_item("process-id=&assign=T", true);
+        match target("process-id=P&assign=T") {
+            WriteTarget::Assign(assign) => {
+                assert_eq!(
+                    (assign.process.as_str(), assign.transaction.as_str()),
+                    ("P", "T")
+                );
+            }
+            WriteTarget::Item { .. } => panic!("expected an assignment"),
+        }
+    }
+}
