@@ -14,14 +14,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    ao_su::telemetry::init_logging(&config.log_filter, config.log_json);
+    ao_su::telemetry::init_logging(&config.log.filter, config.log.json);
     let result = match cli.command {
         Command::Serve(args) => serve::run(config, args),
         Command::Su(args) => serve::run(
             config,
             serve::Args {
                 port: Some(args.port),
-                bind: "0.0.0.0".into(),
+                bind: serve::DEFAULT_BIND.into(),
             },
         ),
         Command::Wallet(args) => ao_su::cli::wallet::run(args),

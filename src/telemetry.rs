@@ -38,8 +38,11 @@ pub fn init_metrics() -> Option<PrometheusHandle> {
 
 /// Gauges that are read on demand at scrape time.
 pub fn record_gauges(app: &App) {
-    for (shard, depth) in app.sequencer.queue_depths().into_iter().enumerate() {
-        metrics::gauge!("su_sequencer_queue_depth", "shard" => shard.to_string()).set(depth as f64);
+    if let Some(sequencer) = app.mode.sequencer() {
+        for (shard, depth) in sequencer.queue_depths().into_iter().enumerate() {
+            metrics::gauge!("su_sequencer_queue_depth", "shard" => shard.to_string())
+                .set(depth as f64);
+        }
     }
     metrics::gauge!("su_store_live_sst_bytes")
         .set(app.store.property_sum("rocksdb.live-sst-files-size") as f64);

@@ -322,7 +322,11 @@ fn a_replica_of_an_upgraded_store_has_every_row() {
             true,
         ))
         .unwrap();
-    assert_same_rows(&schedule_rows(&replica), &schedule_rows(&primary), "replica");
+    assert_same_rows(
+        &schedule_rows(&replica),
+        &schedule_rows(&primary),
+        "replica",
+    );
 }
 
 #[test]

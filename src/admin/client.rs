@@ -56,7 +56,7 @@ pub enum OpenError {
 impl Admin {
     /// Connects to the server of `config.data_dir`, or opens its store when none answers.
     pub async fn open(config: &Config, delivery: Delivery) -> Result<Self, OpenError> {
-        let socket = socket_path(&config.data_dir);
+        let socket = socket_path(&config.store.data_dir);
         if let Ok(stream) = UnixStream::connect(&socket).await {
             let (read, write) = stream.into_split();
             return Ok(Self::Remote {
@@ -64,7 +64,7 @@ impl Admin {
                 write,
             });
         }
-        let store = Store::open(&config.data_dir, OpenMode::ReadWrite).map_err(|source| {
+        let store = Store::open(&config.store.data_dir, OpenMode::ReadWrite).map_err(|source| {
             OpenError::Store {
                 socket: socket.display().to_string(),
                 source,

@@ -37,11 +37,9 @@ pub fn run(config: &crate::config::Config, args: Args) -> anyhow::Result<()> {
         .clone()
         .context("UPLOAD_NODE_URL must be set to announce")?;
     // Announce only an existing identity: never create a wallet here.
-    let path = config
-        .wallet_path
-        .clone()
-        .unwrap_or_else(|| config.data_dir.join("wallet.json"));
-    let salt = crate::wallet::SigningSalt::from_len(config.signing_salt).context("signing salt")?;
+    let path = config.wallet_file();
+    let salt =
+        crate::wallet::SigningSalt::from_len(config.wallet.signing_salt).context("signing salt")?;
     let wallet = crate::wallet::Wallet::load(&path, salt)
         .with_context(|| format!("loading wallet {}", path.display()))?;
     let draft = wallet.draft(location_tags(&args.url, args.ttl), Vec::new());

@@ -3,6 +3,7 @@
 #![allow(clippy::print_stdout)] // the CLI prints its results
 
 pub mod announce;
+pub mod daemon;
 pub mod outbox;
 pub mod reupload;
 pub mod serve;

@@ -227,8 +227,8 @@ fn check_entry(
 }
 
 pub fn run(config: &crate::config::Config, args: Args) -> anyhow::Result<()> {
-    let store = Store::open(&config.data_dir, OpenMode::ReadOnly)
-        .with_context(|| format!("opening the store at {}", config.data_dir.display()))?;
+    let store = Store::open(&config.store.data_dir, OpenMode::ReadOnly)
+        .with_context(|| format!("opening the store at {}", config.store.data_dir.display()))?;
     let processes = match &args.process {
         Some(text) => vec![b64::decode_id(text).context("--process must be a 43-character id")?],
         None => {

@@ -79,12 +79,12 @@ pub fn load_or_create(
     signer: Option<[u8; 32]>,
     store_is_empty: bool,
 ) -> anyhow::Result<Wallet> {
-    let salt =
-        SigningSalt::from_len(config.signing_salt).context("signing salt must be 32 or 478")?;
-    let path = match &config.wallet_path {
-        Some(path) => path.clone(),
+    let salt = SigningSalt::from_len(config.wallet.signing_salt)
+        .context("signing salt must be 32 or 478")?;
+    let path = config.wallet_file();
+    match &config.wallet.path {
+        Some(_) => {}
         None => {
-            let path = config.data_dir.join("wallet.json");
             if !path.exists() {
                 let path_text = path.display().to_string();
                 match signer {
@@ -104,9 +104,8 @@ pub fn load_or_create(
                 Wallet::write_new(&path, &jwk)?;
                 tracing::warn!(path = %path.display(), "SU_WALLET_PATH is unset: generated a new wallet");
             }
-            path
         }
-    };
+    }
     warn_if_shared(&path);
     let wallet =
         Wallet::load(&path, salt).with_context(|| format!("loading wallet {}", path.display()))?;

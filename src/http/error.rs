@@ -31,6 +31,9 @@ pub enum ApiError {
     WarmingUp,
     #[error("{0}")]
     Unavailable(&'static str),
+    /// A standby serves reads only.
+    #[error("this SU is a standby and accepts no writes")]
+    ReadOnly,
     #[error("internal error")]
     Internal(String),
 }
@@ -69,7 +72,9 @@ impl ApiError {
             | Self::MetricsDisabled => StatusCode::BAD_REQUEST,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NoRoute => StatusCode::NOT_FOUND,
-            Self::WarmingUp | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::WarmingUp | Self::Unavailable(_) | Self::ReadOnly => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

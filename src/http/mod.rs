@@ -1,18 +1,21 @@
 //! The HTTP adapter: hyper 1.x, the accept loop, CORS, and dispatch to handlers.
+//! Every request is routed once, passes the preamble, then reaches its handler.
 //! No business rules live here beyond request validation.
 
 pub mod error;
+pub mod mode;
+mod preamble;
 pub mod query;
 mod read;
 pub mod route;
+mod router;
 mod write;
-mod write_assign;
 
-use crate::config::SizeLimit;
-use crate::sequencer::Sequencer;
+pub use mode::{Mode, Primary, Router, Standby};
+
+use crate::config::{AdmissionConfig, HttpConfig};
 use crate::store::Store;
 use crate::upstream::{BlockHeight, Gateway};
-use crate::wallet::Wallet;
 use bytes::Bytes;
 use error::ApiError;
 use http_body_util::Full;
@@ -30,27 +33,19 @@ pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 /// Open connections beyond this wait in the listen backlog.
 const MAX_CONNECTIONS: usize = 4096;
 
-/// Request-handling settings.
-#[derive(Debug, Clone)]
-pub struct HttpSettings {
-    pub accepted_signature_types: Vec<u16>,
-    pub deep_hash_checks: bool,
-    pub warmup_until: Instant,
-    pub size_limit: Option<SizeLimit>,
-    pub max_read_memory: usize,
-    pub max_limit: usize,
-    pub max_block_height_age_secs: u64,
-}
-
-/// Everything the handlers share.
+/// Everything the handlers share: what every mode reads, and the mode with its own parts.
 pub struct App {
     pub store: Arc<Store>,
-    pub sequencer: Sequencer,
-    pub wallet: Arc<Wallet>,
     pub block_height: Arc<BlockHeight>,
     pub gateway: Gateway,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
-    pub settings: HttpSettings,
+    /// Page limits of the read handlers.
+    pub http: HttpConfig,
+    /// What a write must satisfy before it is scheduled.
+    pub admission: AdmissionConfig,
+    /// Writes answer 503 until then (`WARMUP_DELAY`).
+    pub warmup_until: Instant,
+    pub mode: Mode,
 }
 
 type Body = Full<Bytes>;
@@ -99,7 +94,21 @@ fn route_label(route: &route::Route) -> &'static str {
     }
 }
 
-/// Serves one request: route, handle, render the error if any, add CORS.
+/// Runs the route's handler.
+async fn dispatch(
+    app: &App,
+    route: route::Route,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    match route {
+        route::Route::Write => write::write(app, request).await,
+        route::Route::Preflight => Ok(Response::new(Full::new(Bytes::new()))),
+        route::Route::NotFound => Err(ApiError::NoRoute),
+        other => read::read(app, other, request.uri().query()).await,
+    }
+}
+
+/// Serves one request: route, preamble, handle, render the error if any, add CORS.
 pub async fn handle(app: Arc<App>, request: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
     let route = route::route(request.method(), request.uri().path());
@@ -107,11 +116,9 @@ pub async fn handle(app: Arc<App>, request: Request<Incoming>) -> Response<Body>
     let request_headers = request.headers().clone();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
-    let result = match route {
-        route::Route::Write => write::write(&app, request).await,
-        route::Route::Preflight => Ok(Response::new(Full::new(Bytes::new()))),
-        route::Route::NotFound => Err(ApiError::NoRoute),
-        other => read::read(&app, other, request.uri().query()).await,
+    let result = match preamble::preamble(&app, &route, request.uri().query()) {
+        preamble::Preamble::Answer(answer) => answer,
+        preamble::Preamble::Continue => dispatch(&app, route, request).await,
     };
     let mut response = result.unwrap_or_else(|error| {
         if let ApiError::Internal(detail) = &error {

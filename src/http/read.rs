@@ -12,7 +12,6 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
-use std::sync::Arc;
 
 /// The default page size (PROTOCOL 5.2).
 const DEFAULT_LIMIT: usize = 100;
@@ -43,15 +42,16 @@ fn path_id(text: &str, missing: ReadError) -> Result<Id, ApiError> {
 }
 
 pub(super) async fn read(
-    app: &Arc<App>,
+    app: &App,
     route: Route,
     query: Option<&str>,
 ) -> Result<Response<Body>, ApiError> {
     let query = Query::parse(query);
     match route {
         Route::Info => {
+            let wallet = app.mode.wallet().ok_or(ApiError::NoRoute)?;
             let mut body = b"{\"address\":".to_vec();
-            crate::render::string(&mut body, &app.wallet.address_b64());
+            crate::render::string(&mut body, &wallet.address_b64());
             body.extend_from_slice(format!(",\"timestamp\":\"{}\"}}", now_ms()).as_bytes());
             ok_json(body)
         }
@@ -90,9 +90,9 @@ pub(super) async fn read(
     }
 }
 
-async fn by_id(app: &Arc<App>, id_text: &str, query: &Query) -> Result<Response<Body>, ApiError> {
+async fn by_id(app: &App, id_text: &str, query: &Query) -> Result<Response<Body>, ApiError> {
     let id = path_id(id_text, ReadError::MessageOrProcessNotFound)?;
-    let (mode, limit) = query.page(DEFAULT_LIMIT, app.settings.max_limit)?;
+    let (mode, limit) = query.page(DEFAULT_LIMIT, app.http.max_limit)?;
     let show_anchor = query.has("show-anchor");
     let scope = match query.process_id() {
         Some(text) => {
@@ -104,7 +104,7 @@ async fn by_id(app: &Arc<App>, id_text: &str, query: &Query) -> Result<Response<
         mode,
         limit,
         show_anchor,
-        max_read_bytes: app.settings.max_read_memory,
+        max_read_bytes: app.http.max_read_memory,
     };
     let store = app.store.clone();
     let body = blocking(move || {

@@ -1,16 +1,15 @@
-//! `POST /?process-id=P&assign=T[&base-layer][&exclude=a,b]`: schedule an existing
-//! transaction (AOP-1, or AOP-2 with `base-layer`). Gateway I/O happens here, before the
-//! request reaches the process's shard.
+//! Write stage 2 for `POST /?process-id=P&assign=T[&base-layer][&exclude=a,b]`: admit the
+//! assignment of an existing transaction (AOP-1, or AOP-2 with `base-layer`). There is no
+//! item to verify; the gateway I/O happens here, before the request reaches a shard.
 
-use super::error::ApiError;
-use super::query::Query;
-use super::{App, Body};
+use super::admit::{AdmittedWrite, check_size};
 use crate::ans104::dedupe::{DedupeInput, TagOrder, dedupe_hash};
 use crate::ans104::{DataItem, b64};
+use crate::http::App;
+use crate::http::error::ApiError;
+use crate::http::query::Query;
 use crate::sequencer::{DedupeHashes, Rejection, Request as Scheduled};
 use crate::upstream::GatewayError;
-use std::sync::Arc;
-use std::time::Instant;
 
 /// Confirmations a base-layer assignment needs when the process names no `Settlement-Depth`.
 const DEFAULT_SETTLEMENT_DEPTH: u64 = 20;
@@ -20,7 +19,7 @@ fn builder(reason: impl Into<String>) -> ApiError {
 }
 
 /// The process's `Settlement-Depth` tag, parsed, or the default.
-async fn settlement_depth(app: &Arc<App>, process: [u8; 32]) -> Result<u64, ApiError> {
+async fn settlement_depth(app: &App, process: [u8; 32]) -> Result<u64, ApiError> {
     let store = app.store.clone();
     let tag = tokio::task::spawn_blocking(move || -> Result<Option<String>, ApiError> {
         let Some(record) = store
@@ -87,13 +86,22 @@ async fn transaction_hashes(app: &App, transaction: &str) -> Result<DedupeHashes
     })
 }
 
-pub(super) async fn assign(
-    app: &Arc<App>,
-    process_text: &str,
-    transaction_text: &str,
+/// The two query values that make a `POST /` an assignment.
+pub(crate) struct AssignTarget {
+    pub(crate) process: String,
+    pub(crate) transaction: String,
+}
+
+/// Validates an assignment in the reference's order: size, hosted process, transaction id,
+/// then the gateway (confirmations for `base-layer`, otherwise the dedupe hashes).
+pub(crate) async fn admit_assignment(
+    app: &App,
+    target: &AssignTarget,
     query: &Query,
-    started: Instant,
-) -> Result<hyper::Response<Body>, ApiError> {
+    body_len: usize,
+) -> Result<AdmittedWrite, ApiError> {
+    check_size(&app.admission, None, body_len)?;
+    let (process_text, transaction_text) = (target.process.as_str(), target.transaction.as_str());
     let not_found = || ApiError::Rejected(Rejection::ProcessNotFound);
     let process = b64::decode_id(process_text).ok_or_else(not_found)?;
     let store = app.store.clone();
@@ -128,14 +136,12 @@ pub(super) async fn assign(
     } else {
         Some(transaction_hashes(app, transaction_text).await?)
     };
-    let receipt = app
-        .sequencer
-        .append(Scheduled::Assign {
+    Ok(AdmittedWrite {
+        request: Scheduled::Assign {
             process,
             transaction,
             exclude,
             dedupe,
-        })
-        .await?;
-    super::write::respond(&receipt, started)
+        },
+    })
 }

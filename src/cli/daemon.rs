@@ -1,0 +1,166 @@
+//! The phases every long-running mode shares, in the order `su serve` calls them: bind the
+//! listener, start the background loops, serve HTTP, tell systemd it is ready, wait for a
+//! stop signal (or a fatal failure), and drain. `su router` and `su sync` reuse them; what
+//! a mode owns beyond them (the sequencer, the store) it stops itself after `drain`.
+
+use crate::config::LifecycleConfig;
+use crate::http::{self, App};
+use anyhow::Context;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// The running daemon: one stop signal for every loop, and the tasks to wait for.
+pub struct Daemon {
+    lifecycle: LifecycleConfig,
+    started: Instant,
+    stop_tx: watch::Sender<bool>,
+    /// Kept from the channel's creation, so its clones see a stop sent before they existed.
+    stop_rx: watch::Receiver<bool>,
+    failed: Arc<AtomicBool>,
+    background: Vec<JoinHandle<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+/// How the daemon ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// By a signal: everything may be closed cleanly.
+    Cleanly,
+    /// After a fatal failure (a store write): the process must exit non-zero.
+    AfterFailure,
+}
+
+/// Binds the HTTP listener; phase 1.
+pub async fn bind_listener(bind: &str, port: u16) -> anyhow::Result<TcpListener> {
+    TcpListener::bind((bind, port))
+        .await
+        .with_context(|| format!("binding {bind}:{port}"))
+}
+
+impl Daemon {
+    /// `started` is when the process began, for the start-up time in the "serving" log.
+    pub fn new(lifecycle: &LifecycleConfig, started: Instant) -> Self {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        Self {
+            lifecycle: lifecycle.clone(),
+            started,
+            stop_tx,
+            stop_rx,
+            failed: Arc::new(AtomicBool::new(false)),
+            background: Vec::new(),
+            server: None,
+        }
+    }
+
+    /// The longest each shutdown wait may take (`SU_SHUTDOWN_SECS`).
+    pub fn shutdown_deadline(&self) -> Duration {
+        Duration::from_secs(self.lifecycle.shutdown_secs)
+    }
+
+    /// Fires once, when the daemon starts stopping; every loop watches it.
+    pub fn stop_signal(&self) -> watch::Receiver<bool> {
+        self.stop_rx.clone()
+    }
+
+    /// A hook for a part that failed beyond repair: it stops the daemon, which then exits
+    /// non-zero (fail-stop).
+    pub fn fatal_hook(&self) -> Box<dyn Fn() + Send + Sync> {
+        let (failed, stop_tx) = (self.failed.clone(), self.stop_tx.clone());
+        Box::new(move || {
+            failed.store(true, Ordering::SeqCst);
+            let _ = stop_tx.send(true);
+        })
+    }
+
+    /// Phase 2: runs a loop until the stop signal; `drain` waits for it.
+    pub fn start_background(&mut self, task: impl Future<Output = ()> + Send + 'static) {
+        self.background.push(tokio::spawn(task));
+    }
+
+    /// Waits for an already spawned loop at shutdown, like those `start_background` starts.
+    pub fn adopt_background(&mut self, task: tokio::task::JoinHandle<()>) {
+        self.background.push(task);
+    }
+
+    /// Phase 3: accepts connections on `listener` until the stop signal.
+    pub fn serve_http(&mut self, listener: TcpListener, app: Arc<App>) {
+        let deadline = self.shutdown_deadline();
+        let server = http::serve(listener, app, self.stop_signal(), deadline);
+        self.server = Some(tokio::spawn(server));
+    }
+
+    /// Phase 4: logs that the daemon serves and tells systemd `READY=1`.
+    pub fn notify_ready(&self, address: SocketAddr, mode: &'static str) {
+        let startup_ms = self.started.elapsed().as_millis() as u64;
+        tracing::info!(%address, mode, startup_ms, "serving");
+        notify_systemd(self.lifecycle.notify_socket.as_deref(), "READY=1");
+    }
+
+    /// Phase 5: waits for SIGTERM, SIGINT or a fatal failure, and says which.
+    pub async fn wait_for_shutdown_signal(&self) -> &'static str {
+        let mut stop = self.stop_signal();
+        let reason = tokio::select! {
+            signal = wait_for_signal() => signal,
+            _ = stop.changed() => "store failure",
+        };
+        tracing::info!(reason, "shutting down");
+        reason
+    }
+
+    /// Phase 6: tells systemd `STOPPING=1`, stops every loop, lets in-flight requests finish
+    /// (at most `SU_SHUTDOWN_SECS`), and waits for the background loops.
+    pub async fn drain(self) -> Stopped {
+        notify_systemd(self.lifecycle.notify_socket.as_deref(), "STOPPING=1");
+        let _ = self.stop_tx.send(true);
+        if let Some(server) = self.server {
+            let _ = server.await;
+        }
+        for task in self.background {
+            let _ = task.await;
+        }
+        if self.failed.load(Ordering::SeqCst) {
+            Stopped::AfterFailure
+        } else {
+            Stopped::Cleanly
+        }
+    }
+}
+
+fn notify_systemd(socket: Option<&Path>, message: &str) {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let Some(path) = socket else { return };
+    // systemd may hand out an abstract socket, written with a leading '@'.
+    let address = match path.to_str().and_then(|text| text.strip_prefix('@')) {
+        Some(name) => SocketAddr::from_abstract_name(name),
+        None => SocketAddr::from_pathname(path),
+    };
+    let sent = UnixDatagram::unbound().and_then(|socket| {
+        address.and_then(|address| socket.send_to_addr(message.as_bytes(), &address))
+    });
+    if let Err(error) = sent {
+        tracing::warn!(%error, "could not notify systemd");
+    }
+}
+
+async fn wait_for_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        std::future::pending::<()>().await;
+        return "none";
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}
