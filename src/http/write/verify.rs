@@ -2,7 +2,7 @@
 //! It reads the facts the later stages need and decides nothing about admission, so a
 //! router can run it to learn where an item belongs.
 
-use crate::ans104::dedupe::{DedupeInput, TagOrder, dedupe_hash};
+use crate::ans104::dedupe::{TagOrder, item_dedupe_hash};
 use crate::ans104::{DataItem, b64, verify};
 use crate::domain::Id;
 use crate::http::error::ApiError;
@@ -94,16 +94,9 @@ fn verify_item(body: Bytes, accepted: &[u16]) -> Result<VerifiedItem, ApiError> 
 }
 
 fn pushed_message_hashes(item: &DataItem<'_>) -> DedupeHashes {
-    let tags: Vec<(&str, &str)> = item.tags.iter().map(|tag| (tag.name, tag.value)).collect();
-    let input = DedupeInput {
-        target: item.target.unwrap_or(&[]),
-        anchor: item.anchor.unwrap_or(&[]),
-        tags: &tags,
-        data: item.data,
-    };
     DedupeHashes {
-        ordered: dedupe_hash(&input, TagOrder::Sorted),
-        unordered: dedupe_hash(&input, TagOrder::AsGiven),
+        ordered: item_dedupe_hash(item, TagOrder::Sorted),
+        unordered: item_dedupe_hash(item, TagOrder::AsGiven),
     }
 }
 
