@@ -225,7 +225,7 @@ fn operators_list_retry_and_drop_rows_on_a_stopped_store() {
         (Some(1), Some(0))
     );
 
-    let (ok, out, err) = su_run(dir.path(), &["outbox", "drop", &pid]);
+    let (ok, out, err) = su_run(dir.path(), &["outbox", "drop", "--", &pid]);
     assert!(ok, "{out}{err}");
     assert!(out.contains("dropped 1 rows"), "{out}");
     let key = rows[1]["key"].as_str().unwrap();
@@ -287,7 +287,7 @@ fn operators_list_retry_and_drop_rows_through_the_admin_socket() {
     let error = listed["rows"][0]["last_error"].as_str().unwrap();
     assert!(error.contains("402"), "{error}");
 
-    let (ok, out, err) = su_run(dir.path(), &["outbox", "drop", &pid]);
+    let (ok, out, err) = su_run(dir.path(), &["outbox", "drop", "--", &pid]);
     assert!(ok && out.contains("dropped 1 rows"), "{out}{err}");
     assert_eq!(list(dir.path())["total"], 5);
     let (ok, out, _) = su_run(dir.path(), &["outbox", "retry"]);

@@ -39,7 +39,7 @@ pub struct ListArgs {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "retry")]
 pub struct RetryArgs {
-    /// only the rows uploading this item id
+    /// only the rows uploading this item id (put `--` before an id that begins with `-`)
     #[argh(positional)]
     pub id: Option<String>,
 }
@@ -48,7 +48,7 @@ pub struct RetryArgs {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "drop")]
 pub struct DropArgs {
-    /// item id (base64url) or hex row key
+    /// item id (base64url; put `--` before one that begins with `-`) or hex row key
     #[argh(positional)]
     pub target: String,
 }
