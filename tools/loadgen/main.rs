@@ -72,6 +72,16 @@ fn prefill(dir: &std::path::Path, processes: usize, entries: u64) -> anyhow::Res
     use ao_su::store::records::{EntryKind, EntryRecord};
     use ao_su::store::{Commit, OpenMode, StagedEntry, Store};
     let store = Store::open(dir, OpenMode::ReadWrite)?;
+    // A real SU's store records the wallet that signs it, and `su serve` generates one only
+    // for an empty store: the prefill makes the store's wallet itself, as `su serve` would.
+    let wallet_path = dir.join("wallet.json");
+    if store.signer_address()?.is_none() {
+        if !wallet_path.exists() {
+            Wallet::write_new(&wallet_path, &Wallet::generate()?)?;
+        }
+        let wallet = Wallet::load(&wallet_path, SigningSalt::Digest)?;
+        store.put_signer_address(&wallet.address())?;
+    }
     let fake = |seed: u64, tags: Vec<(String, String)>| {
         let draft = ItemDraft {
             signature_type: SignatureType::ARWEAVE,
