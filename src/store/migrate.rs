@@ -11,12 +11,12 @@
 //! synced write removes it.
 
 use super::keys::{self, Slot};
-use super::records::{DedupeHash, EntryKind, StoredEntry};
-use super::{SCHEMA_KEY, SIGNER_KEY, StoreError, cf};
+use super::records::{DedupeHash, EntryKind, EntryRecord, StoredEntry};
+use super::{ItemReader, SCHEMA_KEY, SIGNER_KEY, Store, StoreError, cf};
 use crate::ans104::DataItem;
 use crate::ans104::dedupe::{TagOrder, item_dedupe_hash};
 use crate::domain::Id;
-use rocksdb::{DB, Direction, IteratorMode, ReadOptions, WriteBatch, WriteOptions};
+use rocksdb::{DB, IteratorMode, WriteBatch, WriteOptions};
 use std::collections::HashSet;
 
 const CURSOR_KEY: &[u8] = b"upgrade_cursor";
@@ -45,7 +45,8 @@ pub(super) fn upgrade_in_progress(db: &DB) -> Result<bool, StoreError> {
     Ok(db.get_cf(handle(db, cf::META), CURSOR_KEY)?.is_some())
 }
 
-pub(super) fn upgrade_v1_to_v2(db: &DB, stop: UpgradeStop) -> Result<(), StoreError> {
+pub(super) fn upgrade_v1_to_v2(store: &Store, stop: UpgradeStop) -> Result<(), StoreError> {
+    let db = &store.db;
     let meta = handle(db, cf::META);
     let resume_after: Option<Id> = match db.get_cf(meta, CURSOR_KEY)? {
         None => {
@@ -69,11 +70,11 @@ pub(super) fn upgrade_v1_to_v2(db: &DB, stop: UpgradeStop) -> Result<(), StoreEr
     let mut done = 0usize;
     let mut rewritten = 0u64;
     let mut after = resume_after;
-    while let Some(process) = next_process(db, after.as_ref())? {
+    while let Some(process) = store.processes_after(after.as_ref(), 1)?.pop() {
         if stop == UpgradeStop::AfterProcesses(done) {
             return Err(StoreError::UpgradeStopped);
         }
-        upgrade_process(db, &process, &mut rewritten, stop)?;
+        upgrade_process(store, &process, &mut rewritten, stop)?;
         done += 1;
         after = Some(process);
     }
@@ -92,54 +93,16 @@ pub(super) fn upgrade_v1_to_v2(db: &DB, stop: UpgradeStop) -> Result<(), StoreEr
     Ok(())
 }
 
-fn next_process(db: &DB, after: Option<&Id>) -> Result<Option<Id>, StoreError> {
-    let start = after.map(|id| {
-        let mut key = id.to_vec();
-        key.push(0);
-        key
-    });
-    let mode = match &start {
-        Some(key) => IteratorMode::From(key, Direction::Forward),
-        None => IteratorMode::Start,
-    };
-    match db.iterator_cf(handle(db, cf::PROCESSES), mode).next() {
-        Some(item) => {
-            let (key, _) = item?;
-            Ok(Some(keys::id_at(&key, 0).ok_or(StoreError::Corrupt {
-                what: "process key",
-            })?))
-        }
-        None => Ok(None),
-    }
-}
-
-/// Calls `visit` with every entry of a process, in key order.
-fn for_each_entry(
-    db: &DB,
-    process: &Id,
-    mut visit: impl FnMut(&[u8], StoredEntry) -> Result<(), StoreError>,
-) -> Result<(), StoreError> {
-    let mut options = ReadOptions::default();
-    let mut upper = process.to_vec();
-    upper.extend_from_slice(&[0xff; 11]);
-    options.set_iterate_upper_bound(upper);
-    let mut iter = db.raw_iterator_cf_opt(handle(db, cf::ENTRIES), options);
-    iter.seek(keys::entry(process, 0));
-    while let Some((key, value)) = iter.item() {
-        let stored = StoredEntry::decode(value).ok_or(StoreError::Corrupt { what: "entry" })?;
-        visit(key, stored)?;
-        iter.next();
-    }
-    Ok(iter.status()?)
-}
-
 /// The ordered dedupe hash a version-1 message entry recorded: its body's, when the body is a
 /// pushed message (it has `From-Process`).
-fn pushed_message_hash(db: &DB, stored: &StoredEntry) -> Result<Option<DedupeHash>, StoreError> {
-    if stored.record.kind != EntryKind::Message {
+fn pushed_message_hash(
+    read: &ItemReader<'_>,
+    record: &EntryRecord,
+) -> Result<Option<DedupeHash>, StoreError> {
+    if record.kind != EntryKind::Message {
         return Ok(None);
     }
-    let Some(bytes) = db.get_cf(handle(db, cf::ITEMS), stored.record.message_id)? else {
+    let Some(bytes) = read(&record.message_id)? else {
         return Ok(None);
     };
     let Ok(item) = DataItem::parse(&bytes) else {
@@ -158,42 +121,26 @@ fn pushed_message_hash(db: &DB, stored: &StoredEntry) -> Result<Option<DedupeHas
 /// the process's set of hashes, all the dedupe check reads, is unchanged, and every hash is
 /// listed by exactly one entry.
 fn upgrade_process(
-    db: &DB,
+    store: &Store,
     process: &Id,
     rewritten: &mut u64,
     stop: UpgradeStop,
 ) -> Result<(), StoreError> {
-    let mut recorded: HashSet<DedupeHash> = HashSet::new();
-    let mut iter = db.raw_iterator_cf(handle(db, cf::DEDUPE));
-    iter.seek(process);
-    while let Some((key, _)) = iter.item() {
-        if !key.starts_with(process) {
-            break;
-        }
-        let hash: DedupeHash = key[32..]
-            .try_into()
-            .map_err(|_| StoreError::Corrupt { what: "dedupe key" })?;
-        recorded.insert(hash);
-        iter.next();
-    }
-    iter.status()?;
-
+    let db = &store.db;
+    let recorded: HashSet<DedupeHash> = store.dedupe_hashes(process)?.into_iter().collect();
     let mut attributed: HashSet<DedupeHash> = HashSet::new();
     let (mut assignments, mut others) = (Vec::new(), Vec::new());
-    for_each_entry(db, process, |key, stored| {
-        if let Some(hash) = pushed_message_hash(db, &stored)?
+    store.scan_entries(process, 0, u64::MAX, |slot, record, read| {
+        if let Some(hash) = pushed_message_hash(read, &record)?
             && recorded.contains(&hash)
         {
             attributed.insert(hash);
         }
-        let slot = keys::decode_entry(key)
-            .map(|(_, slot)| slot)
-            .ok_or(StoreError::Corrupt { what: "entry key" })?;
-        match stored.record.kind {
+        match record.kind {
             EntryKind::AssignmentOnly => assignments.push(slot),
             _ => others.push(slot),
         }
-        Ok(())
+        Ok::<_, StoreError>(true)
     })?;
     let mut leftover: Vec<DedupeHash> = recorded.difference(&attributed).copied().collect();
     leftover.sort_unstable();
@@ -210,17 +157,10 @@ fn upgrade_process(
     let entries = handle(db, cf::ENTRIES);
     let mut batch = WriteBatch::default();
     let mut in_batch = 0usize;
-    let mut pending_error = None;
     let mut stopped = false;
-    for_each_entry(db, process, |key, stored| {
-        if stopped {
-            return Ok(());
-        }
-        let slot = keys::decode_entry(key)
-            .map(|(_, slot)| slot)
-            .ok_or(StoreError::Corrupt { what: "entry key" })?;
+    store.scan_entries(process, 0, u64::MAX, |slot, record, read| {
         let mut hashes = Vec::new();
-        if let Some(hash) = pushed_message_hash(db, &stored)?
+        if let Some(hash) = pushed_message_hash(read, &record)?
             && attributed.contains(&hash)
         {
             hashes.push(hash);
@@ -229,30 +169,23 @@ fn upgrade_process(
             hashes.extend(held.iter().copied());
         }
         let upgraded = StoredEntry {
-            record: stored.record,
+            record,
             dedupe_hashes: hashes,
         };
-        batch.put_cf(entries, key, upgraded.encode());
+        batch.put_cf(entries, keys::entry_at(process, slot), upgraded.encode());
         in_batch += 1;
         *rewritten += 1;
         if stop == UpgradeStop::AfterEntries(*rewritten) {
             stopped = true;
-            if let Err(error) = db.write(std::mem::take(&mut batch)) {
-                pending_error = Some(error);
-            }
-            return Ok(());
+            db.write(std::mem::take(&mut batch))?;
+            return Ok(false);
         }
         if in_batch == CHUNK {
-            if let Err(error) = db.write(std::mem::take(&mut batch)) {
-                pending_error = Some(error);
-            }
+            db.write(std::mem::take(&mut batch))?;
             in_batch = 0;
         }
-        Ok(())
+        Ok::<_, StoreError>(true)
     })?;
-    if let Some(error) = pending_error {
-        return Err(error.into());
-    }
     if stopped {
         return Err(StoreError::UpgradeStopped);
     }

@@ -122,7 +122,7 @@ impl Store {
                 if mode == OpenMode::ReadWrite
                     && (found == 1 || migrate::upgrade_in_progress(&self.db)?)
                 {
-                    migrate::upgrade_v1_to_v2(&self.db, stop)?;
+                    migrate::upgrade_v1_to_v2(self, stop)?;
                 }
             }
             None if mode == OpenMode::ReadWrite => {
