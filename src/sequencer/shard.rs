@@ -74,13 +74,13 @@ impl Shard {
     }
 
     /// Moves the facts of entries the committer has made durable out of `pending`.
-    fn settle(&mut self) {
+    fn settle(&mut self, shard_label: &str) {
         let durable = self.durable.load(Ordering::Acquire);
         let tips = &mut self.tips;
         self.pending.settle(durable, |process, tip| {
             tips.put(process, tip);
         });
-        metrics::gauge!("su_sequencer_in_flight_entries", "shard" => self.index.to_string())
+        metrics::gauge!("su_sequencer_in_flight_entries", "shard" => shard_label.to_owned())
             .set(self.pending.len() as f64);
     }
 
@@ -88,7 +88,7 @@ impl Shard {
         let shard_label = self.index.to_string();
         while let Ok(Envelope { request, reply }) = inbox.recv() {
             let started = Instant::now();
-            self.settle();
+            self.settle(&shard_label);
             self.rejection_waits_for_commit = false;
             let (entry, answer) = match self.stage(request) {
                 Ok((entry, receipt)) => {
