@@ -613,11 +613,6 @@ impl Store {
         Ok(count)
     }
 
-    /// Removes a delivered outbox row.
-    pub fn delete_outbox_row(&self, key: &[u8]) -> Result<(), StoreError> {
-        Ok(self.db.delete_cf(cf(&self.db, cf::OUTBOX), key)?)
-    }
-
     /// An integer RocksDB property summed over every CF (for metrics).
     pub fn property_sum(&self, name: &str) -> u64 {
         cf::ALL
