@@ -19,6 +19,10 @@
 //! remounts, so no kernel cache of the old mount survives. `fallocate` answers EOPNOTSUPP,
 //! which RocksDB treats as "no preallocation".
 //!
+//! To cut the power inside a commit, a test arms a `Trap`: the n-th sync from then on holds
+//! the file system (every request waits) before or after it takes effect, until the test has
+//! sent SIGKILL to the process that made it.
+//!
 //! Mounting opens `/dev/fuse` and calls mount(2) directly (fuser without libfuse), which
 //! needs root or CAP_SYS_ADMIN but no `fusermount` binary.
 
@@ -31,7 +35,7 @@ use fuser::{
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 const ROOT: u64 = 1;
@@ -151,7 +155,12 @@ type Fallible<T> = Result<T, Errno>;
 
 impl State {
     fn new() -> Self {
-        let mut state = Self { inodes: HashMap::new(), next_ino: ROOT, next_fh: 1, syncs: 0 };
+        let mut state = Self {
+            inodes: HashMap::new(),
+            next_ino: ROOT,
+            next_fh: 1,
+            syncs: 0,
+        };
         let root = state.add(Body::Dir(DirBody::default()), 0o755, 0, 0);
         assert_eq!(root, ROOT);
         state.inode_mut(ROOT).expect("root").nlink = 2;
@@ -233,11 +242,22 @@ impl State {
     }
 
     fn child(&self, parent: u64, name: &OsStr) -> Fallible<u64> {
-        self.dir(parent)?.live.get(name).copied().ok_or(Errno::ENOENT)
+        self.dir(parent)?
+            .live
+            .get(name)
+            .copied()
+            .ok_or(Errno::ENOENT)
     }
 
     /// Creates an inode under a new name in `parent`.
-    fn create(&mut self, parent: u64, name: &OsStr, body: Body, perm: u16, req: &Request) -> Fallible<u64> {
+    fn create(
+        &mut self,
+        parent: u64,
+        name: &OsStr,
+        body: Body,
+        perm: u16,
+        req: &Request,
+    ) -> Fallible<u64> {
         if self.dir(parent)?.live.contains_key(name) {
             return Err(Errno::EEXIST);
         }
@@ -253,10 +273,18 @@ impl State {
     /// Removes a live name; the inode's live data goes once nothing names or holds it (its
     /// durable state stays until the next cut, which may bring the name back).
     fn unname(&mut self, parent: u64, name: &OsStr) -> Fallible<u64> {
-        let ino = self.dir_mut(parent)?.live.remove(name).ok_or(Errno::ENOENT)?;
+        let ino = self
+            .dir_mut(parent)?
+            .live
+            .remove(name)
+            .ok_or(Errno::ENOENT)?;
         let inode = self.inode_mut(ino)?;
         let is_dir = matches!(inode.body, Body::Dir(_));
-        inode.nlink = if is_dir { 0 } else { inode.nlink.saturating_sub(1) };
+        inode.nlink = if is_dir {
+            0
+        } else {
+            inode.nlink.saturating_sub(1)
+        };
         if inode.nlink == 0 && inode.open == 0 {
             if let Body::File(file) = &mut inode.body {
                 file.live = Vec::new();
@@ -270,10 +298,17 @@ impl State {
         Ok(ino)
     }
 
-    fn rename(&mut self, from: (u64, &OsStr), to: (u64, &OsStr), flags: RenameFlags) -> Fallible<()> {
+    fn rename(
+        &mut self,
+        from: (u64, &OsStr),
+        to: (u64, &OsStr),
+        flags: RenameFlags,
+    ) -> Fallible<()> {
         let ino = self.child(from.0, from.1)?;
         let is_dir = matches!(self.inode(ino)?.body, Body::Dir(_));
-        if flags.contains(RenameFlags::RENAME_EXCHANGE) || flags.contains(RenameFlags::RENAME_WHITEOUT) {
+        if flags.contains(RenameFlags::RENAME_EXCHANGE)
+            || flags.contains(RenameFlags::RENAME_WHITEOUT)
+        {
             return Err(Errno::EINVAL);
         }
         if let Ok(existing) = self.child(to.0, to.1) {
@@ -343,7 +378,11 @@ impl State {
         let mut names: HashMap<u64, u32> = HashMap::from([(ROOT, 1)]);
         let mut stack = vec![ROOT];
         while let Some(ino) = stack.pop() {
-            if let Some(Inode { body: Body::Dir(dir), .. }) = self.inodes.get(&ino) {
+            if let Some(Inode {
+                body: Body::Dir(dir),
+                ..
+            }) = self.inodes.get(&ino)
+            {
                 for child in dir.live.values() {
                     let count = names.entry(*child).or_insert(0);
                     *count += 1;
@@ -358,9 +397,15 @@ impl State {
             .inodes
             .iter()
             .filter_map(|(ino, inode)| match &inode.body {
-                Body::Dir(dir) => Some((*ino, dir.live.values().filter(|child| {
-                    matches!(self.inodes.get(child).map(|c| &c.body), Some(Body::Dir(_)))
-                }).count() as u32)),
+                Body::Dir(dir) => Some((
+                    *ino,
+                    dir.live
+                        .values()
+                        .filter(|child| {
+                            matches!(self.inodes.get(child).map(|c| &c.body), Some(Body::Dir(_)))
+                        })
+                        .count() as u32,
+                )),
                 _ => None,
             })
             .collect();
@@ -374,9 +419,68 @@ impl State {
     }
 }
 
+/// Where an armed sync holds the file system, so that the power can go at that instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trap {
+    /// Before the sync takes effect: what it would have made durable is lost.
+    BeforeSync,
+    /// After the sync took effect, before its caller hears of it.
+    AfterSync,
+}
+
+#[derive(Default)]
+struct TrapState {
+    /// Syncs left until the trap springs, and where it holds.
+    armed: Option<(u64, Trap)>,
+    /// A sync is held: the FUSE thread waits for `release`.
+    holding: bool,
+}
+
+/// The trap shared by the test and the FUSE thread.
+#[derive(Default)]
+struct Traps {
+    state: Mutex<TrapState>,
+    changed: Condvar,
+}
+
+impl Traps {
+    fn lock(&self) -> MutexGuard<'_, TrapState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Counts one sync; `Some` when the trap springs on it.
+    fn spring(&self) -> Option<Trap> {
+        let mut state = self.lock();
+        let (left, trap) = state.armed?;
+        if left > 1 {
+            state.armed = Some((left - 1, trap));
+            return None;
+        }
+        state.armed = None;
+        state.holding = true;
+        self.changed.notify_all();
+        Some(trap)
+    }
+
+    /// Holds the FUSE thread (and with it every request to the file system) until `release`.
+    fn hold(&self) {
+        let state = self.lock();
+        drop(self.changed.wait_while(state, |state| state.holding));
+    }
+
+    fn release(&self) {
+        let mut state = self.lock();
+        *state = TrapState::default();
+        self.changed.notify_all();
+    }
+}
+
 /// The mounted file system; dropping it unmounts.
 pub struct PowerCutFs {
     state: Arc<Mutex<State>>,
+    traps: Arc<Traps>,
     mountpoint: PathBuf,
     session: Option<BackgroundSession>,
 }
@@ -386,6 +490,7 @@ impl PowerCutFs {
     pub fn mount(mountpoint: &Path) -> std::io::Result<Self> {
         let mut fs = Self {
             state: Arc::new(Mutex::new(State::new())),
+            traps: Arc::default(),
             mountpoint: mountpoint.to_path_buf(),
             session: None,
         };
@@ -399,12 +504,41 @@ impl PowerCutFs {
             MountOption::FSName("powercut".to_string()),
             MountOption::DefaultPermissions,
         ];
-        fuser::spawn_mount(Handler(self.state.clone()), &self.mountpoint, &config)
+        let handler = Handler {
+            state: self.state.clone(),
+            traps: self.traps.clone(),
+        };
+        fuser::spawn_mount(handler, &self.mountpoint, &config)
+    }
+
+    /// Arms the trap: the `syncs`-th sync from now (counting `fsync`, `fdatasync` and
+    /// `fsyncdir`) holds the file system at `trap` until the power is cut.
+    pub fn arm(&self, syncs: u64, trap: Trap) {
+        self.traps.lock().armed = Some((syncs.max(1), trap));
+    }
+
+    /// Waits until the armed trap holds a sync; false after `timeout`.
+    pub fn wait_for_trap(&self, timeout: Duration) -> bool {
+        let state = self.traps.lock();
+        let (state, _) = self
+            .traps
+            .changed
+            .wait_timeout_while(state, timeout, |state| !state.holding)
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.holding
+    }
+
+    /// Lets a held sync answer. Call it after SIGKILL has been sent to the process that made
+    /// the sync (it cannot exit before the answer) and before waiting for it: it dies before
+    /// it can act on the answer. A trap set off by nothing is disarmed.
+    pub fn release_trap(&self) {
+        self.traps.release();
     }
 
     /// Cuts the power: unmounts (every process using the mount must have exited), reverts
     /// every file and directory to its durable state, and mounts again.
     pub fn cut_power(&mut self) -> std::io::Result<CutReport> {
+        self.traps.release();
         self.unmount()?;
         let report = self.lock().revert();
         self.session = Some(self.spawn()?);
@@ -429,27 +563,55 @@ impl PowerCutFs {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 impl Drop for PowerCutFs {
     fn drop(&mut self) {
+        self.traps.release();
         if let Err(error) = self.unmount() {
             // A process still using the mount (a failing test's child): detach it lazily so
             // the temporary directory can go.
-            let _ = std::process::Command::new("umount").arg("-l").arg(&self.mountpoint).status();
-            eprintln!("powercut: unmount of {} failed: {error}", self.mountpoint.display());
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.mountpoint)
+                .status();
+            eprintln!(
+                "powercut: unmount of {} failed: {error}",
+                self.mountpoint.display()
+            );
         }
     }
 }
 
 /// The FUSE side: each request locks the state once.
-struct Handler(Arc<Mutex<State>>);
+struct Handler {
+    state: Arc<Mutex<State>>,
+    traps: Arc<Traps>,
+}
 
 impl Handler {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// `fsync`, `fdatasync` and `fsyncdir`, with the trap.
+    fn sync(&self, ino: INodeNo, reply: ReplyEmpty) {
+        let trap = self.traps.spring();
+        if trap == Some(Trap::BeforeSync) {
+            self.traps.hold();
+            return reply.error(Errno::EIO);
+        }
+        let result = self.lock().sync(ino.0);
+        if trap == Some(Trap::AfterSync) {
+            self.traps.hold();
+        }
+        empty(result, reply);
     }
 
     fn entry(&self, result: Fallible<u64>, reply: ReplyEntry) {
@@ -543,7 +705,9 @@ impl Filesystem for Handler {
             S_IFIFO => Body::Node(FileType::NamedPipe),
             _ => return reply.error(Errno::EPERM),
         };
-        let created = self.lock().create(parent.0, name, body, perm(mode, umask), req);
+        let created = self
+            .lock()
+            .create(parent.0, name, body, perm(mode, umask), req);
         self.entry(created, reply);
     }
 
@@ -557,7 +721,9 @@ impl Filesystem for Handler {
         reply: ReplyEntry,
     ) {
         let body = Body::Dir(DirBody::default());
-        let created = self.lock().create(parent.0, name, body, perm(mode, umask), req);
+        let created = self
+            .lock()
+            .create(parent.0, name, body, perm(mode, umask), req);
         self.entry(created, reply);
     }
 
@@ -593,7 +759,9 @@ impl Filesystem for Handler {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
-        let result = self.lock().rename((parent.0, name), (newparent.0, newname), flags);
+        let result = self
+            .lock()
+            .rename((parent.0, name), (newparent.0, newname), flags);
         empty(result, reply);
     }
 
@@ -613,7 +781,10 @@ impl Filesystem for Handler {
             if state.dir(newparent.0)?.live.contains_key(newname) {
                 return Err(Errno::EEXIST);
             }
-            state.dir_mut(newparent.0)?.live.insert(newname.to_os_string(), ino.0);
+            state
+                .dir_mut(newparent.0)?
+                .live
+                .insert(newname.to_os_string(), ino.0);
             state.inode_mut(ino.0)?.nlink += 1;
             Ok(ino.0)
         })();
@@ -713,9 +884,15 @@ impl Filesystem for Handler {
         reply.ok();
     }
 
-    fn fsync(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
-        let result = self.lock().sync(ino.0);
-        empty(result, reply);
+    fn fsync(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.sync(ino, reply);
     }
 
     fn readdir(
@@ -731,12 +908,23 @@ impl Filesystem for Handler {
             Ok(dir) => dir,
             Err(errno) => return reply.error(errno),
         };
-        let dots = [(ino.0, FileType::Directory, OsStr::new(".")), (ino.0, FileType::Directory, OsStr::new(".."))];
+        let dots = [
+            (ino.0, FileType::Directory, OsStr::new(".")),
+            (ino.0, FileType::Directory, OsStr::new("..")),
+        ];
         let children = dir.live.iter().map(|(name, child)| {
-            let kind = state.inodes.get(child).map_or(FileType::RegularFile, Inode::kind);
+            let kind = state
+                .inodes
+                .get(child)
+                .map_or(FileType::RegularFile, Inode::kind);
             (*child, kind, name.as_os_str())
         });
-        for (index, (child, kind, name)) in dots.into_iter().chain(children).enumerate().skip(offset as usize) {
+        for (index, (child, kind, name)) in dots
+            .into_iter()
+            .chain(children)
+            .enumerate()
+            .skip(offset as usize)
+        {
             if reply.add(INodeNo(child), index as u64 + 1, kind, name) {
                 break;
             }
@@ -744,9 +932,15 @@ impl Filesystem for Handler {
         reply.ok();
     }
 
-    fn fsyncdir(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
-        let result = self.lock().sync(ino.0);
-        empty(result, reply);
+    fn fsyncdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.sync(ino, reply);
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
@@ -770,15 +964,23 @@ impl Filesystem for Handler {
     ) {
         let mut state = self.lock();
         let body = Body::File(FileBody::default());
-        let result = state.create(parent.0, name, body, perm(mode, umask), req).and_then(|ino| {
-            state.inode_mut(ino)?.open += 1;
-            state.attr(ino)
-        });
+        let result = state
+            .create(parent.0, name, body, perm(mode, umask), req)
+            .and_then(|ino| {
+                state.inode_mut(ino)?.open += 1;
+                state.attr(ino)
+            });
         match result {
             Ok(attr) => {
                 let fh = state.next_fh;
                 state.next_fh += 1;
-                reply.created(&TTL, &attr, Generation(0), FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO);
+                reply.created(
+                    &TTL,
+                    &attr,
+                    Generation(0),
+                    FileHandle(fh),
+                    FopenFlags::FOPEN_DIRECT_IO,
+                );
             }
             Err(errno) => reply.error(errno),
         }
