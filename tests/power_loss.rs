@@ -1,5 +1,5 @@
 //! Power loss: `su` runs on `PowerCutFs`, a FUSE file system that loses every write not yet
-//! synced when the power is cut (tests/support/powercut_fs.rs states its model). Concurrent
+//! synced when the power is cut (tests/support/powercut_fs/mod.rs states its model). Concurrent
 //! writers post messages and the power is cut while requests are in flight: at a random
 //! instant, or while the file system holds a sync (before or after it takes effect, so inside
 //! a commit). `su verify` checks the store the cut left, and the restarted SU must serve every
@@ -15,7 +15,7 @@
 mod support;
 
 #[cfg(target_os = "linux")]
-#[path = "support/powercut_fs.rs"]
+#[path = "support/powercut_fs/mod.rs"]
 mod powercut_fs;
 
 #[cfg(not(target_os = "linux"))]
@@ -400,8 +400,10 @@ mod linux {
             }
             CutAt::Sync(trap) => {
                 rig.fs.arm(1 + rng.next() % MAX_SYNCS_BEFORE_TRAP, trap);
-                let held = rig.fs.wait_for_trap(Duration::from_secs(60));
-                assert!(held, "cycle {cycle}: no sync reached the trap");
+                if !rig.fs.wait_for_trap(Duration::from_secs(60)) {
+                    rig.fs.release_trap();
+                    panic!("cycle {cycle}: no sync reached the trap");
+                }
                 // SIGKILL first: the SU cannot leave the held sync, and dies as it returns
                 // from it, before it can answer anyone.
                 let _ = su.child.kill();
