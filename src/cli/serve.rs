@@ -1,8 +1,8 @@
 //! `su serve`: a primary. Open the store, start the sequencer, then run the shared daemon
 //! phases (`daemon.rs`): bind, background loops, HTTP, ready, wait, drain; then stop the
-//! sequencer and close the store, in that order (fail-stop on a store write error).
+//! sequencer and close the store, in that order.
 
-use super::daemon::{self, Daemon, Stopped};
+use super::daemon::{self, Daemon};
 use crate::admin;
 use crate::config::Config;
 use crate::http::{App, Mode, Primary};
@@ -117,8 +117,7 @@ async fn serve_primary(prepared: Prepared) -> anyhow::Result<()> {
     let gateway = Gateway::new(&config.upstream)?;
     let block_height = Arc::new(read_block_height(&gateway, &store).await);
     let mut daemon = Daemon::new(&config.lifecycle, started);
-    let (sequencer, threads) =
-        start_sequencer(&config, &store, &wallet, &block_height, cores, &daemon)?;
+    let (sequencer, threads) = start_sequencer(&config, &store, &wallet, &block_height, cores)?;
 
     let listener = daemon::bind_listener(&bind, port).await?;
     let app = Arc::new(App {
@@ -138,13 +137,10 @@ async fn serve_primary(prepared: Prepared) -> anyhow::Result<()> {
 
     daemon.wait_for_shutdown_signal().await;
     let deadline = daemon.shutdown_deadline();
-    let stopped = daemon.drain().await;
+    daemon.drain().await;
     // The last handle of the sequencer goes with the app: the shards drain and exit.
     drop(app);
     stop_sequencer(threads, deadline).await;
-    if stopped == Stopped::AfterFailure {
-        anyhow::bail!("stopped after a store write failure");
-    }
     close_store(store).await;
     tracing::info!("stopped");
     Ok(())
@@ -176,7 +172,6 @@ fn start_sequencer(
     wallet: &Arc<Wallet>,
     block_height: &BlockHeight,
     cores: usize,
-    daemon: &Daemon,
 ) -> anyhow::Result<(Sequencer, SequencerThreads)> {
     let shards = match config.scheduling.shards {
         0 => cores,
@@ -188,7 +183,8 @@ fn start_sequencer(
             wallet: wallet.clone(),
             block_height: block_height.height.clone(),
             dedupe_checks: config.scheduling.deep_hash_checks,
-            on_fatal: daemon.fatal_hook(),
+            health: Arc::default(),
+            fault_injection: None,
         },
         SequencerConfig {
             shards,

@@ -31,6 +31,10 @@ pub enum ApiError {
     WarmingUp,
     #[error("{0}")]
     Unavailable(&'static str),
+    /// Writes are unavailable: a full disk, an I/O error, a store being reopened (DECISIONS
+    /// 16). Not the reference's 400 `DatabaseError`, which tells a client to stop retrying.
+    #[error("writes are unavailable: {0}")]
+    StorageUnavailable(String),
     /// A standby serves reads only.
     #[error("this SU is a standby and accepts no writes")]
     ReadOnly,
@@ -54,6 +58,7 @@ impl From<AppendError> for ApiError {
             AppendError::Busy => Self::Unavailable("the scheduler is busy, retry shortly"),
             AppendError::Stopped => Self::Unavailable("the scheduler is stopping"),
             AppendError::Rejected(rejection) => Self::Rejected(rejection),
+            AppendError::Unavailable(cause) => Self::StorageUnavailable(cause),
             AppendError::Internal(message) => Self::Internal(message),
         }
     }
@@ -72,10 +77,21 @@ impl ApiError {
             | Self::MetricsDisabled => StatusCode::BAD_REQUEST,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NoRoute => StatusCode::NOT_FOUND,
-            Self::WarmingUp | Self::Unavailable(_) | Self::ReadOnly => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::WarmingUp
+            | Self::Unavailable(_)
+            | Self::StorageUnavailable(_)
+            | Self::ReadOnly => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The `Retry-After` seconds of a 503: a storage fault takes seconds to clear (the store
+    /// is retried every 2 s), a busy queue a moment.
+    pub fn retry_after_secs(&self) -> Option<u32> {
+        match self {
+            Self::StorageUnavailable(_) => Some(5),
+            other if other.status() == StatusCode::SERVICE_UNAVAILABLE => Some(1),
+            _ => None,
         }
     }
 

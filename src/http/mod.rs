@@ -124,13 +124,14 @@ pub async fn handle(app: Arc<App>, request: Request<Incoming>) -> Response<Body>
         if let ApiError::Internal(detail) = &error {
             tracing::error!(detail, %path, "request failed");
         }
-        json_response(error.status(), error.body())
-    });
-    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+        let mut response = json_response(error.status(), error.body());
+        if let Some(seconds) = error.retry_after_secs() {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    }
+    });
     add_cors(&request_headers, &mut response);
     let status = response.status().as_u16().to_string();
     let elapsed = started.elapsed();

@@ -7,6 +7,7 @@ use super::error::ApiError;
 use super::mode::Mode;
 use super::route::Route;
 use super::{App, Body};
+use crate::sequencer::Sequencer;
 use hyper::Response;
 use std::time::Instant;
 
@@ -33,12 +34,24 @@ pub(super) fn preamble(app: &App, route: &Route, query: Option<&str>) -> Preambl
         return Preamble::Continue;
     }
     match (&app.mode, route) {
-        (Mode::Primary(_), Route::Write) => primary_write_gates(app),
+        (Mode::Primary(primary), Route::Write) => match primary_write_gates(app) {
+            Preamble::Continue => storage_gate(&primary.sequencer),
+            answer => answer,
+        },
         (Mode::Primary(_), _) => Preamble::Continue,
         (Mode::Standby(_), Route::Write) => Preamble::refuse(ApiError::ReadOnly),
         (Mode::Standby(_), _) => Preamble::Continue,
         (Mode::Router(_), Route::Write) => warm_up_gate(app),
         (Mode::Router(router), route) => super::router::redirect_read(router, route, query),
+    }
+}
+
+/// A storage fault: writes answer 503 with its cause until the store takes writes again,
+/// before any verification work is spent on them (DECISIONS 16).
+fn storage_gate(sequencer: &Sequencer) -> Preamble {
+    match sequencer.health().fault() {
+        Some(fault) => Preamble::refuse(ApiError::StorageUnavailable(fault.cause)),
+        None => Preamble::Continue,
     }
 }
 
