@@ -1,8 +1,9 @@
 //! The command line: `su serve`, `su su PORT`, `su wallet new`, `su verify`, `su announce`,
-//! `su outbox`, `su reupload`.
+//! `su outbox`, `su reupload`, `su backup`.
 #![allow(clippy::print_stdout)] // the CLI prints its results
 
 pub mod announce;
+pub mod backup;
 pub mod daemon;
 pub mod outbox;
 pub mod reupload;
@@ -29,6 +30,7 @@ pub enum Command {
     Announce(announce::Args),
     Outbox(outbox::Args),
     Reupload(reupload::Args),
+    Backup(backup::Args),
     ConfigExample(ConfigExampleArgs),
     ConfigTable(ConfigTableArgs),
 }

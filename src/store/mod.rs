@@ -176,6 +176,16 @@ impl Store {
         Ok(())
     }
 
+    /// Writes a consistent point-in-time copy of the store to `to`, which must not exist: a
+    /// RocksDB checkpoint (memtables flushed, SST files hard-linked when `to` is on the same
+    /// filesystem and copied otherwise, then synced). The copy holds the store only: no wallet,
+    /// no socket. Every write that returned before the call began is in it.
+    pub fn checkpoint(&self, to: &Path) -> Result<(), StoreError> {
+        let db = self.db()?;
+        rocksdb::checkpoint::Checkpoint::new(&*db)?.create_checkpoint(to)?;
+        Ok(())
+    }
+
     /// The directory the store lives in.
     pub fn dir(&self) -> &Path {
         &self.dir
