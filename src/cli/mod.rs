@@ -1,5 +1,5 @@
 //! The command line: `su serve`, `su su PORT`, `su wallet new`, `su verify`, `su announce`,
-//! `su outbox`, `su reupload`, `su backup`.
+//! `su outbox`, `su reupload`, `su backup`, `su sync`.
 #![allow(clippy::print_stdout)] // the CLI prints its results
 
 pub mod announce;
@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod outbox;
 pub mod reupload;
 pub mod serve;
+pub mod sync;
 pub mod verify;
 pub mod wallet;
 
@@ -31,6 +32,7 @@ pub enum Command {
     Outbox(outbox::Args),
     Reupload(reupload::Args),
     Backup(backup::Args),
+    Sync(sync::Args),
     ConfigExample(ConfigExampleArgs),
     ConfigTable(ConfigTableArgs),
 }

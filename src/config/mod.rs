@@ -134,6 +134,8 @@ pub struct HttpConfig {
     pub max_read_memory: usize,
     pub max_limit: usize,
     pub metrics: bool,
+    /// The token the change feed (`/~su/log`) requires, and `su sync` sends.
+    pub feed_token: Option<String>,
 }
 
 /// What a write must satisfy before it is handed to the sequencer.
@@ -402,6 +404,10 @@ fn http(vars: &Vars) -> Result<HttpConfig, ConfigError> {
         max_read_memory: number(vars, "MAX_READ_MEMORY", "expected bytes")?,
         max_limit,
         metrics: boolean(vars, "ENABLE_METRICS")?,
+        feed_token: vars
+            .get("SU_FEED_TOKEN")
+            .filter(|token| !token.is_empty())
+            .map(str::to_owned),
     })
 }
 

@@ -171,6 +171,11 @@ pub const SETTINGS: &[Setting] = &[
         doc: "largest page size (at least 1000)",
     },
     Setting {
+        name: "SU_FEED_TOKEN",
+        default: "",
+        doc: "token the change feed (GET /~su/log, for su sync) requires as `Authorization: Bearer`; su sync sends it; empty: the feed is open (it holds only what is public on Arweave)",
+    },
+    Setting {
         name: "ENABLE_METRICS",
         default: "true",
         doc: "serve Prometheus metrics at /metrics",

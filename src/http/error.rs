@@ -38,6 +38,8 @@ pub enum ApiError {
     /// A standby serves reads only.
     #[error("this SU is a standby and accepts no writes")]
     ReadOnly,
+    #[error("{0}")]
+    Forbidden(&'static str),
     #[error("internal error")]
     Internal(String),
 }
@@ -77,6 +79,7 @@ impl ApiError {
             | Self::MetricsDisabled => StatusCode::BAD_REQUEST,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NoRoute => StatusCode::NOT_FOUND,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::WarmingUp
             | Self::Unavailable(_)
             | Self::StorageUnavailable(_)

@@ -3,6 +3,7 @@
 //! No business rules live here beyond request validation.
 
 pub mod error;
+mod feed;
 pub mod mode;
 mod preamble;
 pub mod query;
@@ -85,6 +86,7 @@ fn route_label(route: &route::Route) -> &'static str {
         Route::Write => "write",
         Route::Timestamp => "timestamp",
         Route::Health => "health",
+        Route::Feed => "feed",
         Route::Metrics => "metrics",
         Route::ById(_) => "by_id",
         Route::Process(_) => "process",
@@ -102,6 +104,7 @@ async fn dispatch(
 ) -> Result<Response<Body>, ApiError> {
     match route {
         route::Route::Write => write::write(app, request).await,
+        route::Route::Feed => feed::feed(app, &request).await,
         route::Route::Preflight => Ok(Response::new(Full::new(Bytes::new()))),
         route::Route::NotFound => Err(ApiError::NoRoute),
         other => read::read(app, other, request.uri().query()).await,

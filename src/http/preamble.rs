@@ -29,7 +29,7 @@ impl Preamble {
 pub(super) fn preamble(app: &App, route: &Route, query: Option<&str>) -> Preamble {
     if matches!(
         route,
-        Route::Health | Route::Metrics | Route::Preflight | Route::NotFound
+        Route::Health | Route::Metrics | Route::Feed | Route::Preflight | Route::NotFound
     ) {
         return Preamble::Continue;
     }
@@ -39,7 +39,7 @@ pub(super) fn preamble(app: &App, route: &Route, query: Option<&str>) -> Preambl
             answer => answer,
         },
         (Mode::Primary(_), _) => Preamble::Continue,
-        (Mode::Standby(_), Route::Write) => Preamble::refuse(ApiError::ReadOnly),
+        (Mode::Standby(standby), Route::Write) => redirect_write(&standby.primary, query),
         (Mode::Standby(_), _) => Preamble::Continue,
         (Mode::Router(_), Route::Write) => warm_up_gate(app),
         (Mode::Router(router), route) => super::router::redirect_read(router, route, query),
@@ -83,4 +83,24 @@ fn primary_write_gates(app: &App) -> Preamble {
         ));
     }
     Preamble::Continue
+}
+
+/// A standby schedules nothing: a write is sent to its primary with a 307, which keeps the
+/// method and the body (clients re-POST, as they do for a router).
+fn redirect_write(primary: &str, query: Option<&str>) -> Preamble {
+    let location = match query {
+        Some(query) => format!("{primary}/?{query}"),
+        None => format!("{primary}/"),
+    };
+    let mut response = Response::new(super::Body::default());
+    *response.status_mut() = hyper::StatusCode::TEMPORARY_REDIRECT;
+    match hyper::header::HeaderValue::from_str(&location) {
+        Ok(value) => {
+            response
+                .headers_mut()
+                .insert(hyper::header::LOCATION, value);
+            Preamble::Answer(Ok(response))
+        }
+        Err(_) => Preamble::refuse(ApiError::ReadOnly),
+    }
 }

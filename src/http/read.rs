@@ -49,9 +49,9 @@ pub(super) async fn read(
     let query = Query::parse(query);
     match route {
         Route::Info => {
-            let wallet = app.mode.wallet().ok_or(ApiError::NoRoute)?;
+            let address = app.mode.address().ok_or(ApiError::NoRoute)?;
             let mut body = b"{\"address\":".to_vec();
-            crate::render::string(&mut body, &wallet.address_b64());
+            crate::render::string(&mut body, &address);
             body.extend_from_slice(format!(",\"timestamp\":\"{}\"}}", now_ms()).as_bytes());
             ok_json(body)
         }
@@ -86,7 +86,7 @@ pub(super) async fn read(
             let store = app.store.clone();
             ok_json(blocking(move || reads::process_record(&store, &process)).await?)
         }
-        Route::Write | Route::Preflight | Route::NotFound => Err(ApiError::NoRoute),
+        Route::Write | Route::Feed | Route::Preflight | Route::NotFound => Err(ApiError::NoRoute),
     }
 }
 

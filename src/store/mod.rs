@@ -25,6 +25,7 @@ const SCHEMA_KEY: &[u8] = b"schema_version";
 const BLOCK_HEIGHT_KEY: &[u8] = b"block_height";
 const SIGNER_KEY: &[u8] = b"signer_address";
 const WRITE_PROBE_KEY: &[u8] = b"write_probe";
+const SYNC_AFTER_KEY: &[u8] = b"sync_after";
 /// How much a disk must take, as one synced file, before a reopen is tried after a fault.
 const DISK_PROBE_BYTES: usize = 1 << 20;
 
@@ -488,7 +489,19 @@ impl Store {
     /// Up to `max` changes after log sequence `after`, in commit order, read under one
     /// snapshot: each with everything needed to rebuild its rows (the change feed).
     pub fn log_after(&self, after: u64, max: usize) -> Result<Vec<Change>, StoreError> {
+        self.log_after_bounded(after, max, usize::MAX)
+    }
+
+    /// `log_after`, stopping early (after at least one change) once the item bytes read reach
+    /// `max_bytes`.
+    pub fn log_after_bounded(
+        &self,
+        after: u64,
+        max: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Change>, StoreError> {
         let db = self.db()?;
+        let mut bytes = 0usize;
         let Some(start) = after.checked_add(1) else {
             return Ok(Vec::new());
         };
@@ -505,7 +518,7 @@ impl Store {
         let mut changes = Vec::new();
         iter.seek(keys::log(start));
         while let Some((key, value)) = iter.item() {
-            if changes.len() >= max {
+            if changes.len() >= max || (!changes.is_empty() && bytes >= max_bytes) {
                 break;
             }
             let sequence = keys::u64_at(key, 0).ok_or(corrupt("log key"))?;
@@ -526,6 +539,7 @@ impl Store {
                     wrapper_id,
                     wrapper: item(&wrapper_id)?,
                 }));
+                bytes += change_bytes(changes.last());
             } else {
                 let (process, slot) = keys::decode_entry(value).ok_or(corrupt("log"))?;
                 let stored = snapshot
@@ -549,6 +563,7 @@ impl Store {
                     dedupe_hashes: stored.dedupe_hashes,
                     upload: false,
                 }));
+                bytes += change_bytes(changes.last());
             }
             iter.next();
         }
@@ -724,8 +739,29 @@ impl Store {
         Ok(())
     }
 
+    /// A standby's position in its primary's change feed: the last log sequence applied.
+    pub fn sync_after(&self) -> Result<u64, StoreError> {
+        let db = self.db()?;
+        match db.get_cf(cf(&db, cf::META), SYNC_AFTER_KEY)? {
+            Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice())
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt { what: "sync_after" }),
+            None => Ok(0),
+        }
+    }
+
+    /// A standby applies one page of its primary's changes: their rows and its new position
+    /// (`meta/sync_after`), in one synced batch, so a crash leaves either all or none.
+    pub fn write_replicated(&self, commit: &Commit, applied: u64) -> Result<(), StoreError> {
+        self.write_with(commit, Some(applied))
+    }
+
     /// Writes one commit as a single WriteBatch (synced when `commit.sync`).
     pub fn write(&self, commit: &Commit) -> Result<(), StoreError> {
+        self.write_with(commit, None)
+    }
+
+    fn write_with(&self, commit: &Commit, sync_after: Option<u64>) -> Result<(), StoreError> {
         let db = self.db()?;
         if let Some(entry) = commit
             .entries
@@ -734,7 +770,10 @@ impl Store {
         {
             return Err(StoreError::TooManyDedupeHashes(entry.dedupe_hashes.len()));
         }
-        let batch = write::build_batch(&db, commit);
+        let mut batch = write::build_batch(&db, commit);
+        if let Some(applied) = sync_after {
+            batch.put_cf(cf(&db, cf::META), SYNC_AFTER_KEY, applied.to_be_bytes());
+        }
         let mut options = rocksdb::WriteOptions::default();
         options.set_sync(commit.sync);
         db.write_opt(batch, &options)?;
@@ -769,6 +808,17 @@ fn open_db(dir: &Path, mode: OpenMode) -> Result<DB, StoreError> {
         }
     };
     Ok(db)
+}
+
+/// The item bytes a change carries (for the byte bound of a feed page).
+fn change_bytes(change: Option<&Change>) -> usize {
+    match change {
+        Some(Change::Entry(entry)) => {
+            entry.assignment.len() + entry.body.as_ref().map_or(0, Vec::len)
+        }
+        Some(Change::LegacyProcess(process)) => process.item.len() + process.wrapper.len(),
+        None => 0,
+    }
 }
 
 /// One row of `Store::dump`: the CF name, the key and the value.
