@@ -34,6 +34,24 @@ pub enum ApiError {
     /// A standby serves reads only.
     #[error("this SU is a standby and accepts no writes")]
     ReadOnly,
+    /// `SU_READ_ONLY` without a `SU_WRITE_URL` to send writes to.
+    #[error("this SU is read-only and accepts no writes")]
+    WritesDisabled,
+    /// The IP allow-list is on and the write has no `X-Real-IP` (PROTOCOL 8.1).
+    #[error("Access denied")]
+    NoClientIp,
+    /// The write's `X-Real-IP` is not in the IP allow-list.
+    #[error("Access denied")]
+    IpNotAllowed,
+    /// A read of a process the process allow-list does not give this SU (PROTOCOL 8.2).
+    #[error("Process {0} is not allowed on this SU")]
+    ProcessNotAllowed(String),
+    /// A write rate limit; `who` is what the bucket counts.
+    #[error("too many writes from this {who}; retry in {retry_after_secs} s")]
+    RateLimited {
+        who: &'static str,
+        retry_after_secs: u64,
+    },
     #[error("internal error")]
     Internal(String),
 }
@@ -69,13 +87,26 @@ impl ApiError {
             | Self::MessageExists
             | Self::Rejected(_)
             | Self::Read(_)
+            | Self::NoClientIp
             | Self::MetricsDisabled => StatusCode::BAD_REQUEST,
+            Self::IpNotAllowed | Self::ProcessNotAllowed(_) => StatusCode::FORBIDDEN,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NoRoute => StatusCode::NOT_FOUND,
-            Self::WarmingUp | Self::Unavailable(_) | Self::ReadOnly => {
+            Self::WarmingUp | Self::Unavailable(_) | Self::ReadOnly | Self::WritesDisabled => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The `Retry-After` seconds a rate limit tells the client (every 503 says 1).
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 
