@@ -5,11 +5,12 @@
 use super::daemon::{self, Daemon};
 use crate::admin;
 use crate::config::Config;
+use crate::http::controls::Controls;
 use crate::http::{App, Mode, Primary};
 use crate::outbox::{Outbox, OutboxConfig};
 use crate::sequencer::{Sequencer, SequencerConfig, SequencerContext, SequencerThreads};
 use crate::store::{OpenMode, Store};
-use crate::upstream::{BlockHeight, Gateway};
+use crate::upstream::{AllowLists, BlockHeight, Gateway};
 use crate::wallet::Wallet;
 use anyhow::Context;
 use argh::FromArgs;
@@ -115,6 +116,11 @@ async fn serve_primary(prepared: Prepared) -> anyhow::Result<()> {
         started,
     } = prepared;
     let gateway = Gateway::new(&config.upstream)?;
+    // A process allow-list that cannot be fetched stops the start-up (PROTOCOL 8.2).
+    let allow_lists = AllowLists::load(&config.controls, config.upstream.timeout_secs)
+        .await
+        .context("fetching the process allow-list (PROCESS_WHITELIST_URL)")?;
+    log_controls(&config);
     let block_height = Arc::new(read_block_height(&gateway, &store).await);
     let mut daemon = Daemon::new(&config.lifecycle, started);
     let (sequencer, threads) = start_sequencer(&config, &store, &wallet, &block_height, cores)?;
@@ -128,9 +134,13 @@ async fn serve_primary(prepared: Prepared) -> anyhow::Result<()> {
         http: config.http.clone(),
         admission: config.admission.clone(),
         warmup_until: Instant::now() + Duration::from_secs(config.admission.warmup_secs),
+        controls: Controls::new(&config.controls, &allow_lists),
         mode: Mode::Primary(Primary { sequencer, wallet }),
     });
     start_background(&mut daemon, &config, &gateway, &block_height, &store).await?;
+    for refresh in allow_lists.refresh_loops(&daemon.stop_signal()) {
+        daemon.start_background(refresh);
+    }
     let address = listener.local_addr()?;
     daemon.serve_http(listener, app.clone());
     daemon.notify_ready(address, app.mode.name());
@@ -144,6 +154,36 @@ async fn serve_primary(prepared: Prepared) -> anyhow::Result<()> {
     close_store(store).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Says which operator controls are on, once, at start.
+fn log_controls(config: &Config) {
+    let controls = &config.controls;
+    if let Some(read_only) = &controls.read_only {
+        match &read_only.write_url {
+            Some(url) => {
+                tracing::info!(write_url = %crate::config::redact("SU_WRITE_URL", url), "read-only: writes are redirected")
+            }
+            None => tracing::info!("read-only: writes are refused"),
+        }
+    }
+    if controls.ip_allow_list.is_some() {
+        tracing::info!("IP allow-list on: writes wait for its first fetch");
+    }
+    if let Some(limit) = controls.ip_rate {
+        tracing::info!(
+            per_minute = limit.per_minute,
+            burst = limit.burst,
+            "write rate limit per client IP"
+        );
+    }
+    if let Some(limit) = controls.owner_rate {
+        tracing::info!(
+            per_minute = limit.per_minute,
+            burst = limit.burst,
+            "write rate limit per signer"
+        );
+    }
 }
 
 /// The gateway's block height if it answers quickly, else the last persisted one.

@@ -6,10 +6,11 @@
 use super::daemon::{self, Daemon};
 use crate::ans104::b64;
 use crate::config::Config;
+use crate::http::controls::Controls;
 use crate::http::{App, Mode, Standby};
 use crate::replication::follow::{Follower, Primary};
 use crate::store::{OpenMode, Store};
-use crate::upstream::{BlockHeight, Gateway};
+use crate::upstream::{AllowLists, BlockHeight, Gateway};
 use anyhow::{Context, bail};
 use argh::FromArgs;
 use std::sync::Arc;
@@ -74,6 +75,10 @@ async fn serve_standby(
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
     let signer = bind_to_primary(&store, &primary, &client).await?;
+    // The operator's controls apply to a standby's reads as to a primary's.
+    let allow_lists = AllowLists::load(&config.controls, config.upstream.timeout_secs)
+        .await
+        .context("fetching the process allow-list (PROCESS_WHITELIST_URL)")?;
     let metrics = if config.http.metrics {
         crate::telemetry::init_metrics()
     } else {
@@ -89,6 +94,7 @@ async fn serve_standby(
         http: config.http.clone(),
         admission: config.admission.clone(),
         warmup_until: Instant::now(),
+        controls: Controls::new(&config.controls, &allow_lists),
         mode: Mode::Standby(Standby {
             address: b64::encode(&signer),
             primary: primary.url.clone(),
@@ -101,6 +107,9 @@ async fn serve_standby(
         signer,
         interval: Duration::from_secs(args.interval.max(1)),
     };
+    for refresh in allow_lists.refresh_loops(&daemon.stop_signal()) {
+        daemon.start_background(refresh);
+    }
     let mut following = tokio::spawn(follower.run(daemon.stop_signal()));
     let address = listener.local_addr()?;
     daemon.serve_http(listener, app.clone());

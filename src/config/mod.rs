@@ -2,9 +2,13 @@
 //! sub-configs, one per concern. Nothing else reads the environment. Names follow the
 //! reference SU; every default lives in `settings::SETTINGS`.
 
+mod controls;
 mod effective;
 mod settings;
 
+pub use controls::{
+    AllowListSource, ControlsConfig, ProcessAllowListConfig, RateLimit, ReadOnlyConfig,
+};
 pub use effective::{EffectiveSettings, redact};
 pub use settings::{SETTINGS, Setting, env_example, readme_table};
 
@@ -34,11 +38,7 @@ const POSTGRES_ONLY: &[&str] = &[
 
 /// Variables of reference features this build does not have yet: refusing to start is safer
 /// than silently running without the protection an operator asked for.
-const NOT_YET_SUPPORTED: &[&str] = &[
-    "IP_WHITELIST_URL",
-    "PROCESS_WHITELIST_URL",
-    "ENABLE_ROUTER_CHECK",
-];
+const NOT_YET_SUPPORTED: &[&str] = &["ENABLE_ROUTER_CHECK"];
 
 /// A bad configuration value: one clear line, exit code 2.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -53,12 +53,17 @@ pub enum ConfigError {
     Unsupported { name: &'static str },
     #[error("{name} must be set")]
     Missing { name: &'static str },
+    #[error("{name} must be set when {by} is set")]
+    Requires {
+        name: &'static str,
+        by: &'static str,
+    },
     #[error("reading .env: {0}")]
     DotEnv(String),
 }
 
 /// A setting read under another name when it is unset itself: `(setting, alias)`.
-const ALIASES: &[(&str, &str)] = &[("SU_LOG", "RUST_LOG")];
+const ALIASES: &[(&str, &str)] = &[("SU_LOG", "RUST_LOG"), ("SU_URL", "URL")];
 
 /// The raw variables: built-in defaults < `.env` < process environment.
 #[derive(Debug, Clone, Default)]
@@ -208,6 +213,8 @@ pub struct Config {
     pub upstream: UpstreamConfig,
     pub log: LogConfig,
     pub lifecycle: LifecycleConfig,
+    /// The operator's allow-lists, read-only mode and rate limits; all off by default.
+    pub controls: ControlsConfig,
     /// Notices to log once the logger is up (ignored Postgres-era variables).
     pub notices: Vec<String>,
     /// The values in force, redacted, for the one start-up log line.
@@ -464,7 +471,7 @@ impl Config {
             .filter(|name| vars.get(name).is_some())
             .map(|name| format!("{name} only configured the reference's Postgres store; ignored"))
             .collect();
-        Ok(Self {
+        let config = Self {
             store: StoreConfig {
                 data_dir: PathBuf::from(required(vars, "SU_DATA_DIR")?),
             },
@@ -482,9 +489,18 @@ impl Config {
                 shutdown_secs: number(vars, "SU_SHUTDOWN_SECS", "expected whole seconds")?,
                 notify_socket: vars.get("NOTIFY_SOCKET").map(PathBuf::from),
             },
+            controls: controls::controls(vars)?,
             notices,
             effective: EffectiveSettings::from_vars(vars),
-        })
+        };
+        // The change feed lists every process: with a process allow-list it must be private.
+        if config.controls.process_allow_list.is_some() && config.http.feed_token.is_none() {
+            return Err(ConfigError::Requires {
+                name: "SU_FEED_TOKEN",
+                by: "PROCESS_WHITELIST_URL",
+            });
+        }
+        Ok(config)
     }
 }
 
@@ -603,12 +619,13 @@ mod tests {
 
     #[test]
     fn unsupported_features_refuse_to_start() {
-        for name in ["IP_WHITELIST_URL", "PROCESS_WHITELIST_URL"] {
-            assert_eq!(
-                parse(&[(name, "https://x")]).unwrap_err(),
-                ConfigError::Unsupported { name }
-            );
-        }
+        assert_eq!(
+            parse(&[("ENABLE_ROUTER_CHECK", "true")]).unwrap_err(),
+            ConfigError::Unsupported {
+                name: "ENABLE_ROUTER_CHECK"
+            }
+        );
+        assert!(parse(&[("IP_WHITELIST_URL", "https://x")]).is_ok());
         assert!(parse(&[("ENABLE_ROUTER_CHECK", "false")]).is_ok());
         assert!(parse(&[("ENABLE_PROCESS_ASSIGNMENT", "false")]).is_err());
     }

@@ -161,6 +161,71 @@ pub const SETTINGS: &[Setting] = &[
         doc: "From-Process values exempt together with the list above",
     },
     Setting {
+        name: "IP_WHITELIST_URL",
+        default: "",
+        doc: "JSON list of client IPs (the X-Real-IP header) allowed to POST; unset: no IP check",
+    },
+    Setting {
+        name: "IP_WHITELIST_REFRESH_SECS",
+        default: "30",
+        doc: "how often the IP allow-list is fetched again (a failed fetch keeps the last list)",
+    },
+    Setting {
+        name: "PROCESS_WHITELIST_URL",
+        default: "",
+        doc: "JSON process allow-list (PROTOCOL 8.2); set: only listed processes are served, no spawning; fetched at start (failure stops start-up)",
+    },
+    Setting {
+        name: "PROCESS_WHITELIST_REFRESH_SECS",
+        default: "10",
+        doc: "how often the process allow-list is fetched again (a failed fetch keeps the last list)",
+    },
+    Setting {
+        name: "SU_URL",
+        default: "",
+        doc: "this SU's own URL, its key in the process allow-list (URL is read when SU_URL is unset)",
+    },
+    Setting {
+        name: "WHITELIST_MAX_BYTES",
+        default: "33554432",
+        doc: "largest allow-list response accepted; a larger one counts as a failed fetch",
+    },
+    Setting {
+        name: "SU_READ_ONLY",
+        default: "false",
+        doc: "true: serve reads only; every POST / answers 307 to SU_WRITE_URL, or 503 without one",
+    },
+    Setting {
+        name: "SU_WRITE_URL",
+        default: "",
+        doc: "where a read-only SU redirects writes (the request's path and query are appended)",
+    },
+    Setting {
+        name: "RATE_LIMIT_IP_PER_MINUTE",
+        default: "0",
+        doc: "writes per minute one client IP (X-Real-IP, else the peer address) may sustain; 0 = no limit",
+    },
+    Setting {
+        name: "RATE_LIMIT_IP_BURST",
+        default: "60",
+        doc: "writes one client IP may send at once before its per-minute rate applies",
+    },
+    Setting {
+        name: "RATE_LIMIT_OWNER_PER_MINUTE",
+        default: "0",
+        doc: "writes per minute one signer (owner address) may sustain; 0 = no limit",
+    },
+    Setting {
+        name: "RATE_LIMIT_OWNER_BURST",
+        default: "60",
+        doc: "writes one signer may send at once before its per-minute rate applies",
+    },
+    Setting {
+        name: "RATE_LIMIT_MAX_CLIENTS",
+        default: "100000",
+        doc: "client IPs and signers each rate limit tracks; beyond it the least recently seen is forgotten",
+    },
+    Setting {
         name: "MAX_READ_MEMORY",
         default: "1073741824",
         doc: "bytes of stored items one page may load before it is cut short",

@@ -40,6 +40,24 @@ pub enum ApiError {
     ReadOnly,
     #[error("{0}")]
     Forbidden(&'static str),
+    /// `SU_READ_ONLY` without a `SU_WRITE_URL` to send writes to.
+    #[error("this SU is read-only and accepts no writes")]
+    WritesDisabled,
+    /// The IP allow-list is on and the write has no `X-Real-IP` (PROTOCOL 8.1).
+    #[error("Access denied")]
+    NoClientIp,
+    /// The write's `X-Real-IP` is not in the IP allow-list.
+    #[error("Access denied")]
+    IpNotAllowed,
+    /// A read of a process the process allow-list does not give this SU (PROTOCOL 8.2).
+    #[error("Process {0} is not allowed on this SU")]
+    ProcessNotAllowed(String),
+    /// A write rate limit; `who` is what the bucket counts.
+    #[error("too many writes from this {who}; retry in {retry_after_secs} s")]
+    RateLimited {
+        who: &'static str,
+        retry_after_secs: u64,
+    },
     #[error("internal error")]
     Internal(String),
 }
@@ -76,22 +94,29 @@ impl ApiError {
             | Self::MessageExists
             | Self::Rejected(_)
             | Self::Read(_)
+            | Self::NoClientIp
             | Self::MetricsDisabled => StatusCode::BAD_REQUEST,
+            Self::IpNotAllowed | Self::ProcessNotAllowed(_) => StatusCode::FORBIDDEN,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NoRoute => StatusCode::NOT_FOUND,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::WarmingUp
             | Self::Unavailable(_)
             | Self::StorageUnavailable(_)
-            | Self::ReadOnly => StatusCode::SERVICE_UNAVAILABLE,
+            | Self::ReadOnly
+            | Self::WritesDisabled => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
-    /// The `Retry-After` seconds of a 503: a storage fault takes seconds to clear (the store
-    /// is retried every 2 s), a busy queue a moment.
-    pub fn retry_after_secs(&self) -> Option<u32> {
+    /// The `Retry-After` seconds of an answer: what a rate limit computed, 5 for a storage
+    /// fault (the store is retried every 2 s), 1 for any other 503.
+    pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
+            Self::RateLimited {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
             Self::StorageUnavailable(_) => Some(5),
             other if other.status() == StatusCode::SERVICE_UNAVAILABLE => Some(1),
             _ => None,

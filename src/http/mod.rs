@@ -2,6 +2,7 @@
 //! Every request is routed once, passes the preamble, then reaches its handler.
 //! No business rules live here beyond request validation.
 
+pub mod controls;
 pub mod error;
 mod feed;
 pub mod mode;
@@ -46,6 +47,8 @@ pub struct App {
     pub admission: AdmissionConfig,
     /// Writes answer 503 until then (`WARMUP_DELAY`).
     pub warmup_until: Instant,
+    /// The operator's allow-lists, read-only mode and rate limits.
+    pub controls: controls::Controls,
     pub mode: Mode,
 }
 
@@ -119,7 +122,7 @@ pub async fn handle(app: Arc<App>, request: Request<Incoming>) -> Response<Body>
     let request_headers = request.headers().clone();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
-    let result = match preamble::preamble(&app, &route, request.uri().query()) {
+    let result = match preamble::preamble(&app, &route, &request) {
         preamble::Preamble::Answer(answer) => answer,
         preamble::Preamble::Continue => dispatch(&app, route, request).await,
     };
@@ -164,7 +167,7 @@ pub async fn serve(
         };
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(accepted) => accepted,
                     Err(error) => {
                         tracing::warn!(%error, "accept failed");
@@ -174,7 +177,8 @@ pub async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let app = app.clone();
-                let service = hyper::service::service_fn(move |request| {
+                let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+                    request.extensions_mut().insert(controls::PeerAddr(peer));
                     let app = app.clone();
                     async move { Ok::<_, std::convert::Infallible>(handle(app, request).await) }
                 });

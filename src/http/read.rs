@@ -100,6 +100,14 @@ async fn by_id(app: &App, id_text: &str, query: &Query) -> Result<Response<Body>
         }
         None => None,
     };
+    // The preamble checked the process allow-list against `process-id`; a path that names
+    // another process is that process's schedule, so it is checked too.
+    if scope.is_some_and(|scope| scope != id) && app.controls.refuses_read(&id) {
+        let store = app.store.clone();
+        if blocking(move || reads::is_process(&store, &id)).await? {
+            return Err(ApiError::ProcessNotAllowed(id_text.to_string()));
+        }
+    }
     let request = PageRequest {
         mode,
         limit,

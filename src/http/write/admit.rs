@@ -1,7 +1,7 @@
 //! Write stage 2, admit: a `VerifiedItem` (or an assignment request) → `AdmittedWrite`, by
-//! the reference's validation order (PROTOCOL 4.1) and the size limit (4.5). Gateway checks
-//! that decide admission (On-Boot) run here, before anything reaches a shard. Allow-lists
-//! and rate limits belong here too.
+//! the reference's validation order (PROTOCOL 4.1) and the size limit (4.5). The per-signer
+//! rate limit and the process allow-list (`http::controls`) apply here, and gateway checks
+//! that decide admission (On-Boot) run here, before anything reaches a shard.
 
 use super::verify::{ItemKind, VerifiedItem};
 use crate::config::AdmissionConfig;
@@ -55,15 +55,17 @@ pub(crate) fn process_of(item: &VerifiedItem) -> Result<[u8; 32], ApiError> {
     }
 }
 
-/// Validates a Process or Message in the reference's order. `stray_parameter` is true when
-/// only one of `process-id` and `assign` was sent.
+/// Validates a Process or Message in the reference's order, after the signer's rate limit.
+/// `stray_parameter` is true when only one of `process-id` and `assign` was sent.
 pub(crate) async fn admit_item(
     app: &App,
     item: VerifiedItem,
     stray_parameter: bool,
 ) -> Result<AdmittedWrite, ApiError> {
+    app.controls.admit_owner(&item.owner_address)?;
     check_size(&app.admission, Some(&item), item.body.len())?;
     let process = process_of(&item)?;
+    app.controls.check_process_write(&process)?;
     if stray_parameter {
         return Err(ApiError::BadRequest(
             "If sending assign or process-id, you must send both.".into(),
@@ -82,6 +84,7 @@ pub(crate) async fn admit_item(
     }
     let request = match item.kind {
         ItemKind::Process => {
+            app.controls.check_spawn()?;
             if !item.has_module_and_scheduler {
                 return Err(ApiError::BadRequest(
                     "Required Module and Scheduler tags for Process type not present".into(),

@@ -102,6 +102,7 @@ pub(crate) async fn admit_assignment(
 ) -> Result<AdmittedWrite, ApiError> {
     check_size(&app.admission, None, body_len)?;
     let (process_text, transaction_text) = (target.process.as_str(), target.transaction.as_str());
+    app.controls.check_process_write_text(process_text)?;
     let not_found = || ApiError::Rejected(Rejection::ProcessNotFound);
     let process = b64::decode_id(process_text).ok_or_else(not_found)?;
     let store = app.store.clone();
