@@ -452,6 +452,14 @@ fn watch(
 /// than `timeout + CLOSE_SLACK`.
 fn assert_closed_near(what: &str, connections: &[Watched], timeout: Duration) {
     let earliest = timeout.saturating_sub(Duration::from_millis(150));
+    let times: Vec<Duration> = connections.iter().filter_map(|c| c.closed_after).collect();
+    if let (Some(first), Some(last)) = (times.iter().min(), times.iter().max()) {
+        eprintln!(
+            "hostile {what}: {} of {} closed, between {first:.2?} and {last:.2?} (timeout {timeout:?})",
+            times.len(),
+            connections.len()
+        );
+    }
     for (index, connection) in connections.iter().enumerate() {
         let closed = connection
             .closed_after
