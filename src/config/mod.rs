@@ -14,6 +14,7 @@ pub use settings::{SETTINGS, Setting, env_example, readme_table};
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Variables that only configured the reference's Postgres store: accepted, ignored.
 const POSTGRES_ONLY: &[&str] = &[
@@ -141,6 +142,28 @@ pub struct HttpConfig {
     pub metrics: bool,
     /// The token the change feed (`/~su/log`) requires, and `su sync` sends.
     pub feed_token: Option<String>,
+    pub connections: ConnectionLimits,
+}
+
+/// What one client connection may hold: time for a head, a body and idleness, and sizes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// A head must arrive whole within this of its first byte (or of the connection's start).
+    pub header_timeout: Duration,
+    /// A body may pause at most this long, and gets this long plus `1 s / body_min_rate` bytes.
+    pub body_timeout: Duration,
+    /// Bytes per second a body must average beyond `body_timeout`; 0: no rate check.
+    pub body_min_rate: u64,
+    /// An idle keep-alive connection is closed after this long.
+    pub keep_alive: Duration,
+    /// TCP keepalive idle time; `None`: off.
+    pub tcp_keepalive: Option<Duration>,
+    /// Open connections at most; 0: half the file-descriptor limit.
+    pub max_connections: usize,
+    /// Connections holding a parser while serving nothing (idle, or a head under way).
+    pub max_waiting_connections: usize,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
 }
 
 /// What a write must satisfy before it is handed to the sequencer.
@@ -415,6 +438,31 @@ fn http(vars: &Vars) -> Result<HttpConfig, ConfigError> {
             .get("SU_FEED_TOKEN")
             .filter(|token| !token.is_empty())
             .map(str::to_owned),
+        connections: connection_limits(vars)?,
+    })
+}
+
+fn connection_limits(vars: &Vars) -> Result<ConnectionLimits, ConfigError> {
+    let seconds = |name| positive(vars, name).map(|secs| Duration::from_secs(secs as u64));
+    let tcp_keepalive: u64 = number(vars, "SU_TCP_KEEPALIVE_SECS", "expected whole seconds")?;
+    let max_header_bytes: usize = number(vars, "SU_MAX_HEADER_BYTES", "expected bytes")?;
+    if max_header_bytes < 1024 {
+        return Err(ConfigError::Invalid {
+            name: "SU_MAX_HEADER_BYTES",
+            value: max_header_bytes.to_string(),
+            expected: "expected at least 1024",
+        });
+    }
+    Ok(ConnectionLimits {
+        header_timeout: seconds("SU_HEADER_TIMEOUT_SECS")?,
+        body_timeout: seconds("SU_BODY_TIMEOUT_SECS")?,
+        body_min_rate: number(vars, "SU_BODY_MIN_RATE", "expected bytes per second")?,
+        keep_alive: seconds("SU_KEEP_ALIVE_SECS")?,
+        tcp_keepalive: (tcp_keepalive > 0).then(|| Duration::from_secs(tcp_keepalive)),
+        max_connections: number(vars, "SU_MAX_CONNECTIONS", "expected a whole number")?,
+        max_waiting_connections: positive(vars, "SU_MAX_WAITING_CONNECTIONS")?,
+        max_header_bytes,
+        max_headers: positive(vars, "SU_MAX_HEADERS")?,
     })
 }
 
@@ -554,6 +602,38 @@ mod tests {
             config.wallet.signing_salt.to_string(),
             default("SU_SIGNING_SALT")
         );
+        let limits = &config.http.connections;
+        let secs = |value: Duration| value.as_secs().to_string();
+        assert_eq!(
+            secs(limits.header_timeout),
+            default("SU_HEADER_TIMEOUT_SECS")
+        );
+        assert_eq!(secs(limits.body_timeout), default("SU_BODY_TIMEOUT_SECS"));
+        assert_eq!(
+            limits.body_min_rate.to_string(),
+            default("SU_BODY_MIN_RATE")
+        );
+        assert_eq!(secs(limits.keep_alive), default("SU_KEEP_ALIVE_SECS"));
+        assert_eq!(
+            limits
+                .tcp_keepalive
+                .map_or(0, |value| value.as_secs())
+                .to_string(),
+            default("SU_TCP_KEEPALIVE_SECS")
+        );
+        assert_eq!(
+            limits.max_connections.to_string(),
+            default("SU_MAX_CONNECTIONS")
+        );
+        assert_eq!(
+            limits.max_waiting_connections.to_string(),
+            default("SU_MAX_WAITING_CONNECTIONS")
+        );
+        assert_eq!(
+            limits.max_header_bytes.to_string(),
+            default("SU_MAX_HEADER_BYTES")
+        );
+        assert_eq!(limits.max_headers.to_string(), default("SU_MAX_HEADERS"));
         let enabled = parse(&[("ENABLE_MESSAGE_MAX_SIZE", "true")]).unwrap();
         assert_eq!(
             enabled.admission.size_limit.unwrap().max_bytes.to_string(),
@@ -607,6 +687,12 @@ mod tests {
             ("SU_LOG_FORMAT", "xml"),
             ("MODE", "router"),
             ("WARMUP_DELAY", "soon"),
+            ("SU_HEADER_TIMEOUT_SECS", "0"),
+            ("SU_BODY_TIMEOUT_SECS", "1.5"),
+            ("SU_KEEP_ALIVE_SECS", "-1"),
+            ("SU_MAX_HEADER_BYTES", "100"),
+            ("SU_MAX_HEADERS", "0"),
+            ("SU_BODY_MIN_RATE", "fast"),
         ];
         for (name, value) in cases {
             let error = parse(&[(name, value)]).unwrap_err();

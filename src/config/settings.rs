@@ -26,6 +26,51 @@ pub const SETTINGS: &[Setting] = &[
         doc: "HTTP port (the --port flag wins)",
     },
     Setting {
+        name: "SU_HEADER_TIMEOUT_SECS",
+        default: "10",
+        doc: "a request head (request line and headers) must arrive whole within this time of its first byte, or of the connection's start; else the connection is closed",
+    },
+    Setting {
+        name: "SU_BODY_TIMEOUT_SECS",
+        default: "20",
+        doc: "a request body may pause at most this long, and must arrive within this time plus one second per SU_BODY_MIN_RATE bytes received; else 408 and the connection is closed",
+    },
+    Setting {
+        name: "SU_BODY_MIN_RATE",
+        default: "4096",
+        doc: "bytes per second a request body must average beyond SU_BODY_TIMEOUT_SECS; 0 = only the pause limit applies",
+    },
+    Setting {
+        name: "SU_KEEP_ALIVE_SECS",
+        default: "30",
+        doc: "an idle keep-alive connection is closed after this long without a request",
+    },
+    Setting {
+        name: "SU_TCP_KEEPALIVE_SECS",
+        default: "60",
+        doc: "TCP keepalive probes start after this much silence (every quarter of it, 4 probes: a dead peer is dropped after about twice this); 0 = off",
+    },
+    Setting {
+        name: "SU_MAX_CONNECTIONS",
+        default: "0",
+        doc: "open connections at most; 0 = half the file-descriptor limit (whose soft value is raised to the hard one at start); a new connection beyond it closes the longest-idle one",
+    },
+    Setting {
+        name: "SU_MAX_WAITING_CONNECTIONS",
+        default: "1024",
+        doc: "connections that hold a request parser (about 16 KiB) while serving nothing, idle keep-alives and unfinished heads, at most; beyond it the longest-waiting one is closed (a connection that has sent nothing holds no parser)",
+    },
+    Setting {
+        name: "SU_MAX_HEADER_BYTES",
+        default: "32768",
+        doc: "largest request head (request line and headers), at least 1024; beyond it 431 and the connection is closed",
+    },
+    Setting {
+        name: "SU_MAX_HEADERS",
+        default: "100",
+        doc: "most header lines in one request; beyond it 431 and the connection is closed",
+    },
+    Setting {
         name: "SU_SIGNING_SALT",
         default: "32",
         doc: "RSA-PSS salt length of SU signatures: 32, or 478 like the reference",

@@ -23,6 +23,9 @@ pub enum ApiError {
     Read(ReadError),
     #[error("Request body exceeds the limit of {0} bytes")]
     TooLarge(usize),
+    /// The body paused too long or came too slowly (`SU_BODY_TIMEOUT_SECS`, `SU_BODY_MIN_RATE`).
+    #[error("Request body did not arrive in time")]
+    BodyTimeout,
     #[error("Not found")]
     NoRoute,
     #[error("Metrics not enabled")]
@@ -99,6 +102,7 @@ impl ApiError {
             Self::IpNotAllowed | Self::ProcessNotAllowed(_) => StatusCode::FORBIDDEN,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::NoRoute => StatusCode::NOT_FOUND,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::WarmingUp

@@ -2,6 +2,8 @@
 //! Every request is routed once, passes the preamble, then reaches its handler.
 //! No business rules live here beyond request validation.
 
+mod body;
+mod conn;
 pub mod controls;
 pub mod error;
 mod feed;
@@ -24,16 +26,12 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
 /// The largest request body accepted (PROTOCOL 2.3).
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
-
-/// Open connections beyond this wait in the listen backlog.
-const MAX_CONNECTIONS: usize = 4096;
 
 /// Everything the handlers share: what every mode reads, and the mode with its own parts.
 pub struct App {
@@ -138,6 +136,15 @@ pub async fn handle(app: Arc<App>, request: Request<Incoming>) -> Response<Body>
         }
         response
     });
+    // A body refused or timed out may still be arriving: close rather than drain it.
+    if matches!(
+        response.status(),
+        StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT
+    ) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     add_cors(&request_headers, &mut response);
     let status = response.status().as_u16().to_string();
     let elapsed = started.elapsed();
@@ -148,7 +155,7 @@ pub async fn handle(app: Arc<App>, request: Request<Incoming>) -> Response<Body>
 }
 
 /// Accepts connections until `shutdown` fires, then drains in-flight requests for at most
-/// `drain`.
+/// `drain`. Each connection lives within `app.http.connections` (see `conn`).
 pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
@@ -156,43 +163,24 @@ pub async fn serve(
     drain: Duration,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut connections = conn::Connections::new(&app.http.connections, shutdown.clone());
+    let reaper = tokio::spawn(connections.reaper());
     loop {
-        let permit = tokio::select! {
-            permit = connections.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            _ = shutdown.changed() => break,
-        };
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let app = app.clone();
-                let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-                    request.extensions_mut().insert(controls::PeerAddr(peer));
+            () = connections.make_room() => {}
+            _ = shutdown.changed() => break,
+        }
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
                     let app = app.clone();
-                    async move { Ok::<_, std::convert::Infallible>(handle(app, request).await) }
-                });
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service);
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    if let Err(error) = connection.await {
-                        tracing::debug!(%error, "connection ended with an error");
-                    }
-                    drop(permit);
-                });
-            }
+                    connections.serve(stream, &graceful, move |mut request| {
+                        request.extensions_mut().insert(controls::PeerAddr(peer));
+                        handle(app.clone(), request)
+                    });
+                }
+                Err(error) => connections.accept_failed(error).await,
+            },
             _ = shutdown.changed() => break,
         }
     }
@@ -203,4 +191,5 @@ pub async fn serve(
     {
         tracing::warn!("in-flight requests did not finish within the drain deadline");
     }
+    reaper.abort();
 }

@@ -8,13 +8,13 @@ pub(crate) mod assign;
 pub(crate) mod schedule;
 pub(crate) mod verify;
 
+use super::body::BodyLimits;
 use super::error::ApiError;
 use super::mode::Mode;
 use super::query::Query;
 use super::{App, Body, MAX_BODY_BYTES};
 use assign::AssignTarget;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
 use hyper::Request;
 use hyper::body::Incoming;
 use std::time::Instant;
@@ -43,28 +43,11 @@ impl WriteTarget {
     }
 }
 
-/// The body, at most `MAX_BODY_BYTES` (413 beyond).
-async fn read_body(request: Request<Incoming>) -> Result<Bytes, ApiError> {
-    let declared = request
-        .headers()
-        .get(hyper::header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
-        return Err(ApiError::TooLarge(MAX_BODY_BYTES));
-    }
-    match Limited::new(request.into_body(), MAX_BODY_BYTES)
-        .collect()
-        .await
-    {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-            Err(ApiError::TooLarge(MAX_BODY_BYTES))
-        }
-        Err(error) => Err(ApiError::BadRequest(format!(
-            "could not read the request body: {error}"
-        ))),
-    }
+/// The body, at most `MAX_BODY_BYTES` (413 beyond), within the connection limits' body
+/// timeout and minimum rate (408 otherwise).
+async fn read_body(request: Request<Incoming>, app: &App) -> Result<Bytes, ApiError> {
+    let limits = BodyLimits::new(MAX_BODY_BYTES, &app.http.connections);
+    Ok(super::body::read(request, limits).await?)
 }
 
 /// Serves `POST /` after the preamble let it through.
@@ -75,7 +58,7 @@ pub(super) async fn write(
     let started = Instant::now();
     let query = Query::parse(request.uri().query());
     let target = WriteTarget::from_query(&query);
-    let body = read_body(request).await?;
+    let body = read_body(request, app).await?;
     match &app.mode {
         Mode::Primary(primary) => {
             let admitted = admit(app, &target, &query, body).await?;
