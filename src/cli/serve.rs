@@ -5,7 +5,7 @@
 use super::daemon::{self, Daemon, Stopped};
 use crate::admin;
 use crate::config::Config;
-use crate::http::{App, Mode, Primary};
+use crate::http::{App, Budgets, Mode, Primary};
 use crate::outbox::{Outbox, OutboxConfig};
 use crate::sequencer::{Sequencer, SequencerConfig, SequencerContext, SequencerThreads};
 use crate::store::{OpenMode, Store};
@@ -128,6 +128,7 @@ async fn serve_primary(prepared: Prepared) -> anyhow::Result<()> {
         metrics,
         http: config.http.clone(),
         admission: config.admission.clone(),
+        budgets: Budgets::new(&config.http, &config.admission, cores),
         warmup_until: Instant::now() + Duration::from_secs(config.admission.warmup_secs),
         mode: Mode::Primary(Primary { sequencer, wallet }),
     });

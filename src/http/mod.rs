@@ -2,6 +2,7 @@
 //! Every request is routed once, passes the preamble, then reaches its handler.
 //! No business rules live here beyond request validation.
 
+mod budgets;
 pub mod error;
 pub mod mode;
 mod preamble;
@@ -11,6 +12,7 @@ pub mod route;
 mod router;
 mod write;
 
+pub use budgets::Budgets;
 pub use mode::{Mode, Primary, Router, Standby};
 
 use crate::config::{AdmissionConfig, HttpConfig};
@@ -43,6 +45,8 @@ pub struct App {
     pub http: HttpConfig,
     /// What a write must satisfy before it is scheduled.
     pub admission: AdmissionConfig,
+    /// Concurrent verifications and the memory reads share.
+    pub budgets: Budgets,
     /// Writes answer 503 until then (`WARMUP_DELAY`).
     pub warmup_until: Instant,
     pub mode: Mode,

@@ -13,8 +13,8 @@ use super::mode::Mode;
 use super::query::Query;
 use super::{App, Body, MAX_BODY_BYTES};
 use assign::AssignTarget;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
 use hyper::Request;
 use hyper::body::Incoming;
 use std::time::Instant;
@@ -43,8 +43,11 @@ impl WriteTarget {
     }
 }
 
-/// The body, at most `MAX_BODY_BYTES` (413 beyond).
-async fn read_body(request: Request<Incoming>) -> Result<Bytes, ApiError> {
+/// The body, at most `MAX_BODY_BYTES` (413 beyond), gathered into one buffer as it arrives.
+/// With `item_header`, a body whose item header declares more tags or tag bytes than
+/// ANS-104 allows is refused as soon as the header is in, without reading the rest (hyper
+/// then closes the connection after the answer).
+async fn read_body(request: Request<Incoming>, item_header: bool) -> Result<Bytes, ApiError> {
     let declared = request
         .headers()
         .get(hyper::header::CONTENT_LENGTH)
@@ -53,18 +56,26 @@ async fn read_body(request: Request<Incoming>) -> Result<Bytes, ApiError> {
     if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
         return Err(ApiError::TooLarge(MAX_BODY_BYTES));
     }
-    match Limited::new(request.into_body(), MAX_BODY_BYTES)
-        .collect()
-        .await
-    {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-            Err(ApiError::TooLarge(MAX_BODY_BYTES))
+    let capacity = declared.map_or(0, |len| len as usize).min(MAX_BODY_BYTES);
+    let mut buffer = BytesMut::with_capacity(capacity);
+    let mut header_checked = !item_header;
+    let mut body = request.into_body();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|error| {
+            ApiError::BadRequest(format!("could not read the request body: {error}"))
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if buffer.len() + data.len() > MAX_BODY_BYTES {
+            return Err(ApiError::TooLarge(MAX_BODY_BYTES));
         }
-        Err(error) => Err(ApiError::BadRequest(format!(
-            "could not read the request body: {error}"
-        ))),
+        buffer.extend_from_slice(&data);
+        if !header_checked {
+            header_checked = verify::check_declared_tags(&buffer)?;
+        }
     }
+    Ok(buffer.freeze())
 }
 
 /// Serves `POST /` after the preamble let it through.
@@ -75,7 +86,8 @@ pub(super) async fn write(
     let started = Instant::now();
     let query = Query::parse(request.uri().query());
     let target = WriteTarget::from_query(&query);
-    let body = read_body(request).await?;
+    let item_header = matches!(target, WriteTarget::Item { .. });
+    let body = read_body(request, item_header).await?;
     match &app.mode {
         Mode::Primary(primary) => {
             let admitted = admit(app, &target, &query, body).await?;
@@ -99,8 +111,7 @@ async fn admit(
             assign::admit_assignment(app, assign, query, body.len()).await
         }
         WriteTarget::Item { stray_parameter } => {
-            let accepted = &app.admission.accepted_signature_types;
-            let item = verify::parse_and_verify(body, accepted).await?;
+            let item = verify::parse_and_verify(app, body).await?;
             admit::admit_item(app, item, *stray_parameter).await
         }
     }
