@@ -6,7 +6,7 @@ use super::daemon::{self, Daemon};
 use crate::admin;
 use crate::config::Config;
 use crate::http::controls::Controls;
-use crate::http::{App, Mode, Primary};
+use crate::http::{App, Budgets, Mode, Primary};
 use crate::outbox::{Outbox, OutboxConfig};
 use crate::sequencer::{Sequencer, SequencerConfig, SequencerContext, SequencerThreads};
 use crate::store::{OpenMode, Store};
@@ -133,6 +133,7 @@ async fn serve_primary(prepared: Prepared) -> anyhow::Result<()> {
         metrics,
         http: config.http.clone(),
         admission: config.admission.clone(),
+        budgets: Budgets::new(&config.http, &config.admission, cores),
         warmup_until: Instant::now() + Duration::from_secs(config.admission.warmup_secs),
         controls: Controls::new(&config.controls, &allow_lists),
         mode: Mode::Primary(Primary { sequencer, wallet }),

@@ -7,7 +7,7 @@ use super::daemon::{self, Daemon};
 use crate::ans104::b64;
 use crate::config::Config;
 use crate::http::controls::Controls;
-use crate::http::{App, Mode, Standby};
+use crate::http::{App, Budgets, Mode, Standby};
 use crate::replication::follow::{Follower, Primary};
 use crate::store::{OpenMode, Store};
 use crate::upstream::{AllowLists, BlockHeight, Gateway};
@@ -95,6 +95,11 @@ async fn serve_standby(
         admission: config.admission.clone(),
         warmup_until: Instant::now(),
         controls: Controls::new(&config.controls, &allow_lists),
+        budgets: Budgets::new(
+            &config.http,
+            &config.admission,
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        ),
         mode: Mode::Standby(Standby {
             address: b64::encode(&signer),
             primary: primary.url.clone(),

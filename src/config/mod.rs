@@ -137,7 +137,12 @@ pub struct WalletConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpConfig {
     pub port: u16,
+    /// Rendered bytes one page may hold (`MAX_READ_MEMORY`).
     pub max_read_memory: usize,
+    /// Bytes all reads in progress may hold together (`MAX_READ_MEMORY_TOTAL`).
+    pub max_read_memory_total: usize,
+    /// How long a read waits for room in that budget (`READ_QUEUE_MILLIS`).
+    pub read_queue_millis: u64,
     pub max_limit: usize,
     pub metrics: bool,
     /// The token the change feed (`/~su/log`) requires, and `su sync` sends.
@@ -170,6 +175,8 @@ pub struct ConnectionLimits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdmissionConfig {
     pub accepted_signature_types: Vec<u16>,
+    /// Items verified at once; 0: one per core (`VERIFY_CONCURRENCY`).
+    pub verify_concurrency: usize,
     pub warmup_secs: u64,
     /// 0: writes never wait for a fresh block height.
     pub max_block_height_age_secs: u64,
@@ -214,6 +221,10 @@ pub struct UpstreamConfig {
     pub block_height_refresh_secs: u64,
     pub upload_backoff_max_secs: u64,
     pub upload_concurrency: usize,
+    /// The largest `/raw` an assignment downloads (`RAW_DOWNLOAD_MAX_BYTES`).
+    pub raw_max_bytes: u64,
+    /// `/raw` downloads in flight at once (`RAW_DOWNLOAD_CONCURRENCY`).
+    pub raw_concurrency: usize,
 }
 
 /// The message size limit of PROTOCOL 4.5.
@@ -371,6 +382,8 @@ fn upstream(vars: &Vars) -> Result<UpstreamConfig, ConfigError> {
             .max(1),
         upload_backoff_max_secs: number::<u64>(vars, "UPLOAD_BACKOFF_MAX_SECS", seconds)?.max(1),
         upload_concurrency: positive(vars, "UPLOAD_CONCURRENCY")?,
+        raw_max_bytes: number(vars, "RAW_DOWNLOAD_MAX_BYTES", "expected bytes")?,
+        raw_concurrency: positive(vars, "RAW_DOWNLOAD_CONCURRENCY")?,
     })
 }
 
@@ -410,6 +423,7 @@ fn admission(vars: &Vars) -> Result<AdmissionConfig, ConfigError> {
     };
     Ok(AdmissionConfig {
         accepted_signature_types,
+        verify_concurrency: number(vars, "VERIFY_CONCURRENCY", "expected a whole number")?,
         warmup_secs: number(vars, "WARMUP_DELAY", "expected whole seconds")?,
         max_block_height_age_secs: number(
             vars,
@@ -432,6 +446,8 @@ fn http(vars: &Vars) -> Result<HttpConfig, ConfigError> {
     Ok(HttpConfig {
         port: number(vars, "SU_PORT", "expected a port number")?,
         max_read_memory: number(vars, "MAX_READ_MEMORY", "expected bytes")?,
+        max_read_memory_total: positive(vars, "MAX_READ_MEMORY_TOTAL")?,
+        read_queue_millis: number(vars, "READ_QUEUE_MILLIS", "expected milliseconds")?,
         max_limit,
         metrics: boolean(vars, "ENABLE_METRICS")?,
         feed_token: vars
@@ -572,6 +588,8 @@ mod tests {
                 block_height_refresh_secs: 5,
                 upload_backoff_max_secs: 32,
                 upload_concurrency: 128,
+                raw_max_bytes: 256 << 20,
+                raw_concurrency: 8,
                 ..Default::default()
             }
         );
@@ -589,6 +607,18 @@ mod tests {
         assert_eq!(
             config.http.max_read_memory.to_string(),
             default("MAX_READ_MEMORY")
+        );
+        assert_eq!(
+            config.http.max_read_memory_total.to_string(),
+            default("MAX_READ_MEMORY_TOTAL")
+        );
+        assert_eq!(
+            config.http.read_queue_millis.to_string(),
+            default("READ_QUEUE_MILLIS")
+        );
+        assert_eq!(
+            config.admission.verify_concurrency.to_string(),
+            default("VERIFY_CONCURRENCY")
         );
         assert_eq!(
             config.lifecycle.shutdown_secs.to_string(),
@@ -681,6 +711,9 @@ mod tests {
             ("ENABLE_DEEP_HASH_CHECKS", "1"),
             ("MAX_LIMIT", "10"),
             ("MAX_READ_MEMORY", "-1"),
+            ("MAX_READ_MEMORY_TOTAL", "0"),
+            ("RAW_DOWNLOAD_CONCURRENCY", "0"),
+            ("VERIFY_CONCURRENCY", "x"),
             ("ARWEAVE_URL", "ftp://x"),
             ("UPLOAD_NODE_URL", "localhost:1984"),
             ("ACCEPTED_SIGNATURE_TYPES", "1,9"),

@@ -146,6 +146,16 @@ pub const SETTINGS: &[Setting] = &[
         doc: "timeout of every outbound request",
     },
     Setting {
+        name: "RAW_DOWNLOAD_MAX_BYTES",
+        default: "268435456",
+        doc: "largest /raw/{id} an assignment downloads (streamed into its dedupe hash); larger: 400",
+    },
+    Setting {
+        name: "RAW_DOWNLOAD_CONCURRENCY",
+        default: "8",
+        doc: "/raw/{id} downloads in flight at once; a request waits at most GATEWAY_TIMEOUT_SECS for a slot, then 503",
+    },
+    Setting {
         name: "BLOCK_HEIGHT_REFRESH_SECS",
         default: "5",
         doc: "how often the block height is refreshed from the gateway",
@@ -174,6 +184,11 @@ pub const SETTINGS: &[Setting] = &[
         name: "ACCEPTED_SIGNATURE_TYPES",
         default: "1,3",
         doc: "signature types POST / accepts (1 Arweave, 2 ed25519, 3 Ethereum, 4 Solana)",
+    },
+    Setting {
+        name: "VERIFY_CONCURRENCY",
+        default: "0",
+        doc: "items parsed and signature-checked at once (the others wait); 0 = one per core",
     },
     Setting {
         name: "WARMUP_DELAY",
@@ -272,8 +287,18 @@ pub const SETTINGS: &[Setting] = &[
     },
     Setting {
         name: "MAX_READ_MEMORY",
-        default: "1073741824",
-        doc: "bytes of stored items one page may load before it is cut short",
+        default: "67108864",
+        doc: "bytes of rendered JSON one page may hold before it is cut short (has_next_page: true; a page always has one edge)",
+    },
+    Setting {
+        name: "MAX_READ_MEMORY_TOTAL",
+        default: "268435456",
+        doc: "bytes all reads in progress may hold at once (rendered JSON and the items being rendered); pages past it are cut short",
+    },
+    Setting {
+        name: "READ_QUEUE_MILLIS",
+        default: "2000",
+        doc: "how long a read waits for MAX_READ_MEMORY_TOTAL to free room for its first node before it answers 503",
     },
     Setting {
         name: "MAX_LIMIT",

@@ -53,6 +53,9 @@ pub(crate) enum BodyError {
     TimedOut,
     #[error("could not read the request body: {0}")]
     Broken(#[source] hyper::Error),
+    /// The body's first bytes were refused by the caller's check.
+    #[error("{0}")]
+    Refused(Box<ApiError>),
 }
 
 impl From<BodyError> for ApiError {
@@ -61,15 +64,19 @@ impl From<BodyError> for ApiError {
             BodyError::TooLarge(limit) => Self::TooLarge(limit),
             BodyError::TimedOut => Self::BodyTimeout,
             BodyError::Broken(_) => Self::BadRequest(error.to_string()),
+            BodyError::Refused(refusal) => *refusal,
         }
     }
 }
 
 /// Reads the whole body of `request` within `limits`; a declared length beyond the size
-/// limit is refused before anything is read.
+/// limit is refused before anything is read. `head_check`, when given, sees the bytes
+/// received so far after each piece until it answers `Ok(true)` (checked) or refuses the
+/// body, which is then not read further.
 pub(crate) async fn read(
     request: Request<Incoming>,
     limits: BodyLimits,
+    mut head_check: Option<&mut (dyn FnMut(&[u8]) -> Result<bool, ApiError> + Send)>,
 ) -> Result<Bytes, BodyError> {
     let declared = request
         .headers()
@@ -107,6 +114,18 @@ pub(crate) async fn read(
         }
         pieces.push(data);
         last_piece = Instant::now();
+        if let Some(check) = head_check.as_mut() {
+            let checked = if pieces.len() == 1 {
+                check(&pieces[0])
+            } else {
+                check(&join(pieces.clone(), received))
+            };
+            match checked {
+                Ok(true) => head_check = None,
+                Ok(false) => {}
+                Err(refusal) => return Err(BodyError::Refused(Box::new(refusal))),
+            }
+        }
     }
     Ok(join(pieces, received))
 }

@@ -70,6 +70,9 @@ impl From<ReadError> for ApiError {
         match error {
             ReadError::Store(error) => Self::Internal(error.to_string()),
             ReadError::BrokenItem(id) => Self::Internal(format!("stored item {id} is unreadable")),
+            ReadError::NeedsMemory(_) => {
+                Self::Unavailable("the SU is busy with other reads; retry shortly")
+            }
             other => Self::Read(other),
         }
     }

@@ -3,6 +3,7 @@
 //! No business rules live here beyond request validation.
 
 mod body;
+mod budgets;
 mod conn;
 pub mod controls;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod route;
 mod router;
 mod write;
 
+pub use budgets::Budgets;
 pub use mode::{Mode, Primary, Router, Standby};
 
 use crate::config::{AdmissionConfig, HttpConfig};
@@ -43,6 +45,8 @@ pub struct App {
     pub http: HttpConfig,
     /// What a write must satisfy before it is scheduled.
     pub admission: AdmissionConfig,
+    /// Concurrent verifications and the memory reads share.
+    pub budgets: Budgets,
     /// Writes answer 503 until then (`WARMUP_DELAY`).
     pub warmup_until: Instant,
     /// The operator's allow-lists, read-only mode and rate limits.

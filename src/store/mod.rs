@@ -301,6 +301,18 @@ impl Store {
         Ok(db.get_cf(cf(&db, cf::ITEMS), id)?)
     }
 
+    /// Runs `read` on an item's bytes where they lie (block cache or memtable), without
+    /// copying them; `None` when there is no such item.
+    pub fn with_item<T>(
+        &self,
+        id: &Id,
+        read: impl FnOnce(&[u8]) -> T,
+    ) -> Result<Option<T>, StoreError> {
+        let db = self.db()?;
+        let value = db.get_pinned_cf(cf(&db, cf::ITEMS), id)?;
+        Ok(value.map(|bytes| read(&bytes)))
+    }
+
     /// Whether a dedupe hash is recorded for the process.
     pub fn has_dedupe(&self, process: &Id, hash: &[u8; 48]) -> Result<bool, StoreError> {
         let db = self.db()?;
@@ -317,7 +329,6 @@ impl Store {
         process: Option<&Id>,
         max: usize,
     ) -> Result<Vec<IdHit>, StoreError> {
-        let db = self.db()?;
         let (start, end) = match process {
             Some(process) => (
                 keys::by_id(id, process, 0).to_vec(),
@@ -328,6 +339,49 @@ impl Store {
                 keys::by_id(id, &[0xff; 32], u64::MAX).to_vec(),
             ),
         };
+        let mut hits = Vec::new();
+        if max == 0 {
+            return Ok(hits);
+        }
+        self.scan_id_rows(start, end, |hit| {
+            hits.push(hit);
+            hits.len() < max
+        })?;
+        Ok(hits)
+    }
+
+    /// The first row, in key order, that names `id` in `process` at a nonce in `nonces` and
+    /// whose role `accept` takes. It reads only that process's rows of the id, from the
+    /// first nonce of the range, and stops at the first match.
+    pub fn find_id_in(
+        &self,
+        id: &Id,
+        process: &Id,
+        nonces: std::ops::RangeInclusive<u64>,
+        accept: impl Fn(IdRole) -> bool,
+    ) -> Result<Option<IdHit>, StoreError> {
+        let start = keys::by_id(id, process, *nonces.start()).to_vec();
+        let end = keys::by_id(id, process, *nonces.end()).to_vec();
+        let mut found = None;
+        self.scan_id_rows(start, end, |hit| {
+            if accept(hit.role) {
+                found = Some(hit);
+                return false;
+            }
+            true
+        })?;
+        Ok(found)
+    }
+
+    /// Visits the `by_id` rows from `start` through `end` and its duplicates, in key order,
+    /// while `visit` returns true.
+    fn scan_id_rows(
+        &self,
+        start: Vec<u8>,
+        end: Vec<u8>,
+        mut visit: impl FnMut(IdHit) -> bool,
+    ) -> Result<(), StoreError> {
+        let db = self.db()?;
         let mut options = ReadOptions::default();
         // Past the last key and its duplicates.
         let mut upper = end;
@@ -338,23 +392,24 @@ impl Store {
             options,
             IteratorMode::From(&start, Direction::Forward),
         );
-        let mut hits = Vec::new();
-        for item in iter.take(max) {
+        for item in iter {
             let (key, value) = item?;
-            let corrupt = StoreError::Corrupt { what: "id index" };
-            let process = keys::id_at(&key, 32).ok_or(corrupt)?;
-            let nonce = keys::u64_at(&key, 64).ok_or(StoreError::Corrupt { what: "id index" })?;
-            let dup = keys::dup_after(&key, 72).ok_or(StoreError::Corrupt { what: "id index" })?;
-            let (role, timestamp) =
-                records::decode_id_value(&value).ok_or(StoreError::Corrupt { what: "id index" })?;
-            hits.push(IdHit {
+            let corrupt = || StoreError::Corrupt { what: "id index" };
+            let process = keys::id_at(&key, 32).ok_or_else(corrupt)?;
+            let nonce = keys::u64_at(&key, 64).ok_or_else(corrupt)?;
+            let dup = keys::dup_after(&key, 72).ok_or_else(corrupt)?;
+            let (role, timestamp) = records::decode_id_value(&value).ok_or_else(corrupt)?;
+            let hit = IdHit {
                 process,
                 slot: Slot { nonce, dup },
                 role,
                 timestamp,
-            });
+            };
+            if !visit(hit) {
+                break;
+            }
         }
-        Ok(hits)
+        Ok(())
     }
 
     /// Whether the index keys of one entry are present (for `su verify`).

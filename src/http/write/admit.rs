@@ -4,6 +4,7 @@
 //! that decide admission (On-Boot) run here, before anything reaches a shard.
 
 use super::verify::{ItemKind, VerifiedItem};
+use crate::ans104::b64;
 use crate::config::AdmissionConfig;
 use crate::http::App;
 use crate::http::error::ApiError;
@@ -108,8 +109,13 @@ pub(crate) async fn admit_item(
     Ok(AdmittedWrite { request })
 }
 
+/// `On-Boot` names a transaction that must exist: only a 43-character base64url id is ever
+/// sent to a gateway (a value like `../info?x=` would choose the gateway path).
 async fn check_on_boot(app: &App, on_boot: &str) -> Result<(), ApiError> {
     let invalid = || ApiError::BadRequest("Invalid tx id for On-Boot tag".into());
+    if b64::decode_id(on_boot).is_none() {
+        return Err(invalid());
+    }
     if !app.gateway.is_online() {
         // Offline (no gateway configured): the transaction cannot be checked; accept it.
         tracing::debug!(on_boot, "no gateway configured; On-Boot not checked");

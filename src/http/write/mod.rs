@@ -44,10 +44,19 @@ impl WriteTarget {
 }
 
 /// The body, at most `MAX_BODY_BYTES` (413 beyond), within the connection limits' body
-/// timeout and minimum rate (408 otherwise).
-async fn read_body(request: Request<Incoming>, app: &App) -> Result<Bytes, ApiError> {
+/// timeout and minimum rate (408 otherwise). With `item_header`, a body whose item header
+/// declares more tags or tag bytes than ANS-104 allows is refused as soon as the header is
+/// in, without reading the rest (hyper then closes the connection after the answer).
+async fn read_body(
+    request: Request<Incoming>,
+    app: &App,
+    item_header: bool,
+) -> Result<Bytes, ApiError> {
     let limits = BodyLimits::new(MAX_BODY_BYTES, &app.http.connections);
-    Ok(super::body::read(request, limits).await?)
+    let mut check = |received: &[u8]| verify::check_declared_tags(received);
+    let head_check: Option<&mut (dyn FnMut(&[u8]) -> Result<bool, ApiError> + Send)> =
+        if item_header { Some(&mut check) } else { None };
+    Ok(super::body::read(request, limits, head_check).await?)
 }
 
 /// Serves `POST /` after the preamble let it through.
@@ -58,7 +67,8 @@ pub(super) async fn write(
     let started = Instant::now();
     let query = Query::parse(request.uri().query());
     let target = WriteTarget::from_query(&query);
-    let body = read_body(request, app).await?;
+    let item_header = matches!(target, WriteTarget::Item { .. });
+    let body = read_body(request, app, item_header).await?;
     match &app.mode {
         Mode::Primary(primary) => {
             let admitted = admit(app, &target, &query, body).await?;
@@ -82,8 +92,7 @@ async fn admit(
             assign::admit_assignment(app, assign, query, body.len()).await
         }
         WriteTarget::Item { stray_parameter } => {
-            let accepted = &app.admission.accepted_signature_types;
-            let item = verify::parse_and_verify(body, accepted).await?;
+            let item = verify::parse_and_verify(app, body).await?;
             admit::admit_item(app, item, *stray_parameter).await
         }
     }
