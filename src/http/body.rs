@@ -69,6 +69,9 @@ impl From<BodyError> for ApiError {
     }
 }
 
+/// A check of a body's first bytes: `Ok(true)` once satisfied, `Ok(false)` to see more.
+pub(crate) type HeadCheck<'a> = &'a mut (dyn FnMut(&[u8]) -> Result<bool, ApiError> + Send);
+
 /// Reads the whole body of `request` within `limits`; a declared length beyond the size
 /// limit is refused before anything is read. `head_check`, when given, sees the bytes
 /// received so far after each piece until it answers `Ok(true)` (checked) or refuses the
@@ -76,7 +79,7 @@ impl From<BodyError> for ApiError {
 pub(crate) async fn read(
     request: Request<Incoming>,
     limits: BodyLimits,
-    mut head_check: Option<&mut (dyn FnMut(&[u8]) -> Result<bool, ApiError> + Send)>,
+    mut head_check: Option<HeadCheck<'_>>,
 ) -> Result<Bytes, BodyError> {
     let declared = request
         .headers()

@@ -54,7 +54,7 @@ async fn read_body(
 ) -> Result<Bytes, ApiError> {
     let limits = BodyLimits::new(MAX_BODY_BYTES, &app.http.connections);
     let mut check = |received: &[u8]| verify::check_declared_tags(received);
-    let head_check: Option<&mut (dyn FnMut(&[u8]) -> Result<bool, ApiError> + Send)> =
+    let head_check: Option<super::body::HeadCheck<'_>> =
         if item_header { Some(&mut check) } else { None };
     Ok(super::body::read(request, limits, head_check).await?)
 }
