@@ -35,7 +35,8 @@ fn sequencer_append(c: &mut Criterion) {
         wallet: su_wallet,
         block_height: Arc::new(AtomicU64::new(1_500_000)),
         dedupe_checks: true,
-        on_fatal: Box::new(|| panic!("store write failed")),
+        health: Arc::default(),
+        fault_injection: None,
     };
     let (sequencer, threads) = Sequencer::start(context, SequencerConfig::default()).unwrap();
     let processes: Vec<[u8; 32]> = (0..16)

@@ -16,6 +16,7 @@ pub mod import;
 pub mod outbox;
 pub mod reads;
 pub mod render;
+pub mod replication;
 pub mod sequencer;
 pub mod store;
 pub mod telemetry;

@@ -29,6 +29,8 @@ fn main() -> ExitCode {
         Command::Announce(args) => ao_su::cli::announce::run(&config, args),
         Command::Outbox(args) => ao_su::cli::outbox::run(&config, args),
         Command::Reupload(args) => ao_su::cli::reupload::run(&config, args),
+        Command::Backup(args) => ao_su::cli::backup::run(&config, args),
+        Command::Sync(args) => ao_su::cli::sync::run(config, args),
         Command::ConfigExample(_) => {
             print!("{}", ao_su::config::env_example());
             Ok(())

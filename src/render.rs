@@ -2,6 +2,7 @@
 //! Pure: takes parsed items, appends compact JSON to a buffer.
 
 use crate::ans104::{DataItem, Tag, b64};
+use std::io;
 
 /// How the `message` half of a node is rendered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,49 +22,128 @@ pub enum AssignmentStyle {
     LegacyWrapper,
 }
 
+/// Where rendered JSON goes: a buffer (`Vec<u8>`), or `Measure`, which only counts, so a
+/// read can learn what a node will take before it holds it.
+pub trait Sink: io::Write {
+    /// Appends raw bytes.
+    fn put(&mut self, bytes: &[u8]);
+
+    /// Appends the unpadded base64url text of `bytes`.
+    fn put_b64(&mut self, bytes: &[u8]) {
+        let mut text = String::with_capacity(bytes.len() * 4 / 3 + 4);
+        b64::encode_into(bytes, &mut text);
+        self.put(text.as_bytes());
+    }
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// A sink that counts the bytes it is given and keeps none.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Measure(pub usize);
+
+impl io::Write for Measure {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Sink for Measure {
+    fn put(&mut self, bytes: &[u8]) {
+        self.0 += bytes.len();
+    }
+
+    fn put_b64(&mut self, bytes: &[u8]) {
+        self.0 += (bytes.len() * 4).div_ceil(3);
+    }
+}
+
+/// A JSON formatter that leaves out the quotes around strings, so that the escaped
+/// fragments of one string can be written one after the other.
+struct Unquoted;
+
+impl serde_json::ser::Formatter for Unquoted {
+    fn begin_string<W: ?Sized + io::Write>(&mut self, _writer: &mut W) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn end_string<W: ?Sized + io::Write>(&mut self, _writer: &mut W) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Appends `s`, escaped, without the quotes.
+fn fragment<W: Sink>(out: &mut W, s: &str) {
+    let mut serializer = serde_json::Serializer::with_formatter(&mut *out, Unquoted);
+    serde::Serialize::serialize(s, &mut serializer)
+        .expect("a sink never fails and a str always serializes");
+}
+
 /// Appends `s` as a JSON string literal.
-pub fn string(out: &mut Vec<u8>, s: &str) {
-    serde_json::to_writer(&mut *out, s).expect("writing to a Vec does not fail");
+pub fn string<W: Sink>(out: &mut W, s: &str) {
+    out.put(b"\"");
+    fragment(out, s);
+    out.put(b"\"");
 }
 
-fn b64_string(out: &mut Vec<u8>, bytes: &[u8]) {
-    let mut text = String::with_capacity(bytes.len() * 4 / 3 + 4);
-    b64::encode_into(bytes, &mut text);
-    out.push(b'"');
-    out.extend_from_slice(text.as_bytes());
-    out.push(b'"');
+/// Appends the lossy UTF-8 text of `bytes` as a JSON string literal: each invalid sequence
+/// becomes U+FFFD, as `String::from_utf8_lossy` does, without building that string.
+fn lossy_string<W: Sink>(out: &mut W, bytes: &[u8]) {
+    out.put(b"\"");
+    for chunk in bytes.utf8_chunks() {
+        fragment(out, chunk.valid());
+        if !chunk.invalid().is_empty() {
+            out.put("\u{FFFD}".as_bytes());
+        }
+    }
+    out.put(b"\"");
 }
 
-fn null(out: &mut Vec<u8>) {
-    out.extend_from_slice(b"null");
+fn b64_string<W: Sink>(out: &mut W, bytes: &[u8]) {
+    out.put(b"\"");
+    out.put_b64(bytes);
+    out.put(b"\"");
+}
+
+fn null<W: Sink>(out: &mut W) {
+    out.put(b"null");
 }
 
 /// `{"address": b64u(SHA256(owner)), "key": b64u(owner)}`.
-pub fn owner(out: &mut Vec<u8>, item: &DataItem<'_>) {
-    out.extend_from_slice(b"{\"address\":");
+pub fn owner<W: Sink>(out: &mut W, item: &DataItem<'_>) {
+    out.put(b"{\"address\":");
     b64_string(out, &item.owner_address());
-    out.extend_from_slice(b",\"key\":");
+    out.put(b",\"key\":");
     b64_string(out, item.owner);
-    out.push(b'}');
+    out.put(b"}");
 }
 
 /// `[{"name":…,"value":…},…]` in item order.
-pub fn tags(out: &mut Vec<u8>, tags: &[Tag<'_>]) {
-    out.push(b'[');
+pub fn tags<W: Sink>(out: &mut W, tags: &[Tag<'_>]) {
+    out.put(b"[");
     for (index, tag) in tags.iter().enumerate() {
         if index > 0 {
-            out.push(b',');
+            out.put(b",");
         }
-        out.extend_from_slice(b"{\"name\":");
+        out.put(b"{\"name\":");
         string(out, tag.name);
-        out.extend_from_slice(b",\"value\":");
+        out.put(b",\"value\":");
         string(out, tag.value);
-        out.push(b'}');
+        out.put(b"}");
     }
-    out.push(b']');
+    out.put(b"]");
 }
 
-fn utf8_or_null(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+fn utf8_or_null<W: Sink>(out: &mut W, bytes: Option<&[u8]>) {
     match bytes
         .filter(|b| !b.is_empty())
         .and_then(|b| std::str::from_utf8(b).ok())
@@ -73,9 +153,9 @@ fn utf8_or_null(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
     }
 }
 
-fn data(out: &mut Vec<u8>, item: &DataItem<'_>, style: MessageStyle) {
+fn data<W: Sink>(out: &mut W, item: &DataItem<'_>, style: MessageStyle) {
     match style {
-        MessageStyle::Message => string(out, &String::from_utf8_lossy(item.data)),
+        MessageStyle::Message => lossy_string(out, item.data),
         MessageStyle::Process => match std::str::from_utf8(item.data) {
             Ok(text) => string(out, text),
             Err(_) => null(out),
@@ -84,44 +164,44 @@ fn data(out: &mut Vec<u8>, item: &DataItem<'_>, style: MessageStyle) {
 }
 
 /// The `message` object of a node.
-pub fn message(out: &mut Vec<u8>, item: &DataItem<'_>, style: MessageStyle) {
-    out.extend_from_slice(b"{\"id\":");
+pub fn message<W: Sink>(out: &mut W, item: &DataItem<'_>, style: MessageStyle) {
+    out.put(b"{\"id\":");
     b64_string(out, &item.id());
-    out.extend_from_slice(b",\"owner\":");
+    out.put(b",\"owner\":");
     owner(out, item);
-    out.extend_from_slice(b",\"data\":");
+    out.put(b",\"data\":");
     data(out, item, style);
-    out.extend_from_slice(b",\"tags\":");
+    out.put(b",\"tags\":");
     tags(out, &item.tags);
-    out.extend_from_slice(b",\"signature\":");
+    out.put(b",\"signature\":");
     b64_string(out, item.signature);
-    out.extend_from_slice(b",\"anchor\":");
+    out.put(b",\"anchor\":");
     utf8_or_null(out, item.anchor);
-    out.extend_from_slice(b",\"target\":");
+    out.put(b",\"target\":");
     match (item.target, style) {
         (Some(target), _) => b64_string(out, target),
-        (None, MessageStyle::Message) => out.extend_from_slice(b"\"\""),
+        (None, MessageStyle::Message) => out.put(b"\"\""),
         (None, MessageStyle::Process) => null(out),
     }
-    out.push(b'}');
+    out.put(b"}");
 }
 
 /// The `assignment` object of a node.
-pub fn assignment(
-    out: &mut Vec<u8>,
+pub fn assignment<W: Sink>(
+    out: &mut W,
     item: &DataItem<'_>,
     style: AssignmentStyle,
     show_anchor: bool,
 ) {
-    out.extend_from_slice(b"{\"id\":");
+    out.put(b"{\"id\":");
     b64_string(out, &item.id());
-    out.extend_from_slice(b",\"owner\":");
+    out.put(b",\"owner\":");
     owner(out, item);
-    out.extend_from_slice(b",\"tags\":");
+    out.put(b",\"tags\":");
     tags(out, &item.tags);
-    out.extend_from_slice(b",\"signature\":");
+    out.put(b",\"signature\":");
     b64_string(out, item.signature);
-    out.extend_from_slice(b",\"anchor\":");
+    out.put(b",\"anchor\":");
     let anchor = item.anchor.filter(|a| !a.is_empty());
     match (anchor, style, show_anchor) {
         (Some(anchor), AssignmentStyle::Assignment, true) => match std::str::from_utf8(anchor) {
@@ -130,13 +210,13 @@ pub fn assignment(
         },
         _ => utf8_or_null(out, anchor),
     }
-    out.extend_from_slice(b",\"target\":");
+    out.put(b",\"target\":");
     match (item.target, style) {
         (Some(target), _) => b64_string(out, target),
-        (None, AssignmentStyle::Assignment) => out.extend_from_slice(b"\"\""),
+        (None, AssignmentStyle::Assignment) => out.put(b"\"\""),
         (None, AssignmentStyle::LegacyWrapper) => null(out),
     }
-    out.push(b'}');
+    out.put(b"}");
 }
 
 /// What one schedule entry renders from.
@@ -147,58 +227,132 @@ pub struct NodeParts<'a, 'b> {
 }
 
 /// `{"message": …, "assignment": …}`.
-pub fn node(out: &mut Vec<u8>, parts: &NodeParts<'_, '_>, show_anchor: bool) {
-    out.extend_from_slice(b"{\"message\":");
+pub fn node<W: Sink>(out: &mut W, parts: &NodeParts<'_, '_>, show_anchor: bool) {
+    out.put(b"{\"message\":");
     match parts.message {
         Some((item, style)) => message(out, item, style),
         None => null(out),
     }
-    out.extend_from_slice(b",\"assignment\":");
+    out.put(b",\"assignment\":");
     assignment(out, parts.assignment, parts.assignment_style, show_anchor);
-    out.push(b'}');
+    out.put(b"}");
 }
 
 /// The `/processes/{id}` record, built from the process item and its schedule tags.
-pub fn process_record(out: &mut Vec<u8>, process: &DataItem<'_>, block: &str, timestamp: u64) {
-    out.extend_from_slice(b"{\"process_id\":");
+pub fn process_record<W: Sink>(out: &mut W, process: &DataItem<'_>, block: &str, timestamp: u64) {
+    out.put(b"{\"process_id\":");
     b64_string(out, &process.id());
-    out.extend_from_slice(b",\"block\":");
+    out.put(b",\"block\":");
     string(out, block);
-    out.extend_from_slice(b",\"owner\":");
+    out.put(b",\"owner\":");
     owner(out, process);
-    out.extend_from_slice(b",\"tags\":");
+    out.put(b",\"tags\":");
     tags(out, &process.tags);
-    out.extend_from_slice(b",\"timestamp\":");
-    out.extend_from_slice(timestamp.to_string().as_bytes());
-    out.extend_from_slice(b",\"data\":");
+    out.put(b",\"timestamp\":");
+    out.put(timestamp.to_string().as_bytes());
+    out.put(b",\"data\":");
     match std::str::from_utf8(process.data) {
         Ok(text) => string(out, text),
         Err(_) => null(out),
     }
-    out.extend_from_slice(b",\"anchor\":");
+    out.put(b",\"anchor\":");
     utf8_or_null(out, process.anchor);
-    out.extend_from_slice(b",\"signature\":");
+    out.put(b",\"signature\":");
     b64_string(out, process.signature);
-    out.extend_from_slice(b",\"target\":");
+    out.put(b",\"target\":");
     match process.target {
         Some(target) => b64_string(out, target),
         None => null(out),
     }
-    out.push(b'}');
+    out.put(b"}");
 }
 
 /// An edge: `{"node": …, "cursor": "…"}`.
-pub fn edge(out: &mut Vec<u8>, parts: &NodeParts<'_, '_>, show_anchor: bool, cursor: u64) {
-    out.extend_from_slice(b"{\"node\":");
+pub fn edge<W: Sink>(out: &mut W, parts: &NodeParts<'_, '_>, show_anchor: bool, cursor: u64) {
+    out.put(b"{\"node\":");
     node(out, parts, show_anchor);
-    out.extend_from_slice(b",\"cursor\":\"");
-    out.extend_from_slice(cursor.to_string().as_bytes());
-    out.extend_from_slice(b"\"}");
+    out.put(b",\"cursor\":\"");
+    out.put(cursor.to_string().as_bytes());
+    out.put(b"\"}");
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::ans104::{ItemDraft, SignatureType};
+
+    fn item_bytes(data: Vec<u8>, anchor: Option<[u8; 32]>) -> Vec<u8> {
+        let draft = ItemDraft {
+            signature_type: SignatureType::ARWEAVE,
+            owner: vec![3; 512],
+            target: None,
+            anchor,
+            tags: vec![
+                ("Type".into(), "Message".into()),
+                ("Quote \"\u{1}".into(), "é\n\u{2028}".into()),
+            ],
+            data,
+        };
+        draft.finish_with_placeholder(9).0
+    }
+
+    #[test]
+    fn lossy_data_matches_the_standard_lossy_decoder() {
+        let samples: [&[u8]; 5] = [
+            b"",
+            b"plain",
+            b"\x01\x02ctl\x1f\"\\",
+            b"bad \xff\xfe end \xe2\x82",
+            "ok é ☃ \u{1d11e}".as_bytes(),
+        ];
+        for sample in samples {
+            let mut ours = Vec::new();
+            lossy_string(&mut ours, sample);
+            let mut standard = Vec::new();
+            string(&mut standard, &String::from_utf8_lossy(sample));
+            assert_eq!(ours, standard, "{sample:?}");
+        }
+    }
+
+    #[test]
+    fn measuring_gives_the_rendered_length() {
+        let mut control = vec![1u8; 3000];
+        control.extend_from_slice(b"\xff\xc3 tail \"quoted\"");
+        for data in [Vec::new(), b"x".to_vec(), control] {
+            for anchor in [
+                None,
+                Some([0xfe; 32]),
+                Some(*b"0123456789abcdef0123456789abcdef"),
+            ] {
+                let bytes = item_bytes(data.clone(), anchor);
+                let item = DataItem::parse(&bytes).unwrap();
+                for (style, message_style) in [
+                    (AssignmentStyle::Assignment, MessageStyle::Message),
+                    (AssignmentStyle::LegacyWrapper, MessageStyle::Process),
+                ] {
+                    let parts = NodeParts {
+                        assignment: &item,
+                        assignment_style: style,
+                        message: Some((&item, message_style)),
+                    };
+                    for show_anchor in [false, true] {
+                        let mut rendered = Vec::new();
+                        edge(&mut rendered, &parts, show_anchor, 1_700_000_000_123);
+                        let mut measured = Measure::default();
+                        edge(&mut measured, &parts, show_anchor, 1_700_000_000_123);
+                        assert_eq!(measured.0, rendered.len());
+                        serde_json::from_slice::<serde_json::Value>(&rendered).unwrap();
+                    }
+                }
+                let mut rendered = Vec::new();
+                process_record(&mut rendered, &item, "000000000001", 5);
+                let mut measured = Measure::default();
+                process_record(&mut measured, &item, "000000000001", 5);
+                assert_eq!(measured.0, rendered.len());
+            }
+        }
+    }
 
     #[test]
     fn escapes_like_the_reference() {

@@ -39,6 +39,8 @@ pub fn init_metrics() -> Option<PrometheusHandle> {
 /// Gauges that are read on demand at scrape time.
 pub fn record_gauges(app: &App) {
     if let Some(sequencer) = app.mode.sequencer() {
+        let available = sequencer.health().is_available();
+        metrics::gauge!("su_writes_available").set(if available { 1.0 } else { 0.0 });
         for (shard, depth) in sequencer.queue_depths().into_iter().enumerate() {
             metrics::gauge!("su_sequencer_queue_depth", "shard" => shard.to_string())
                 .set(depth as f64);

@@ -12,7 +12,7 @@ use ao_su::ans104::{DataItem, ItemDraft, SignatureType, b64, verify::verify};
 use ao_su::domain::{self, Id};
 use ao_su::sequencer::{
     AppendError, DedupeHashes, Receipt, Rejection, Request, Sequencer, SequencerConfig,
-    SequencerContext,
+    SequencerContext, WriteHealth,
 };
 use ao_su::store::records::{EntryKind, EntryRecord, IdRole};
 use ao_su::store::{OpenMode, Store, StoreError, cf};
@@ -22,7 +22,7 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 use std::task::Poll;
 
@@ -461,17 +461,17 @@ fn check_run(run: &Run) -> Tally {
     };
     let mut items = Items::new();
     let mut tally = Tally::default();
-    let failed = Arc::new(AtomicBool::new(false));
     for (epoch_index, epoch) in run.epochs.iter().enumerate() {
         // Each epoch reopens the store, so tips, repeats and dedupe hashes of earlier epochs
         // come from disk.
-        let on_fatal = failed.clone();
+        let health = Arc::new(WriteHealth::default());
         let context = SequencerContext {
             store: Arc::new(Store::open(dir.path(), OpenMode::ReadWrite).unwrap()),
             wallet: su_wallet(),
             block_height: Arc::new(AtomicU64::new(BLOCK_HEIGHT)),
             dedupe_checks: run.dedupe_checks,
-            on_fatal: Box::new(move || on_fatal.store(true, Ordering::SeqCst)),
+            health: health.clone(),
+            fault_injection: None,
         };
         let config = SequencerConfig {
             shards: epoch.shards,
@@ -487,7 +487,7 @@ fn check_run(run: &Run) -> Tally {
         }
         drop(sequencer);
         threads.join();
-        assert!(!failed.load(Ordering::SeqCst), "a store write failed");
+        assert_eq!(health.epoch(), 0, "a store write failed");
     }
     check_store(dir.path(), &model);
     tally

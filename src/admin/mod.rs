@@ -1,4 +1,4 @@
-//! The local admin interface: operator commands (`su outbox`, `su reupload`) that work on a
+//! The local admin interface: operator commands (`su outbox`, `su reupload`, `su backup`) that work on a
 //! stopped store and beside a running `su serve`, which a second process cannot open.
 //! `su serve` listens on `<SU_DATA_DIR>/admin.sock` (mode 0600); the protocol is one JSON
 //! request per line, answered by one JSON response line. A new command adds one variant.
@@ -35,6 +35,9 @@ pub enum Request {
     /// Re-queue a process's items and Assignments (timestamp after `since`) that GraphQL
     /// does not know.
     Reupload { process: String, since: Option<u64> },
+    /// Write a consistent copy of the store (a checkpoint) to `to`, an absolute path that
+    /// does not exist yet.
+    Backup { to: String },
 }
 
 /// The answer to one request.
@@ -66,6 +69,14 @@ pub enum Response {
         keys: Vec<String>,
         /// Whether an engine is delivering them now.
         delivering: bool,
+    },
+    BackedUp {
+        to: String,
+        /// Files and bytes in the copy.
+        files: u64,
+        bytes: u64,
+        /// The store's last log sequence when the copy began: the copy holds at least it.
+        sequence: u64,
     },
     Error {
         message: String,

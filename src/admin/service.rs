@@ -42,6 +42,7 @@ impl Service {
             Request::OutboxDrop { target } => self.drop_rows(&target).await,
             Request::OutboxStatus { keys } => self.status(&keys).await,
             Request::Reupload { process, since } => self.reupload(&process, since).await,
+            Request::Backup { to } => self.backup(to).await,
         };
         result.unwrap_or_else(|error| Response::Error {
             message: error.to_string(),
@@ -158,6 +159,44 @@ impl Service {
         Ok(Response::Status { statuses })
     }
 
+    async fn backup(&self, to: String) -> Result<Response, AdminError> {
+        let path = std::path::PathBuf::from(&to);
+        if !path.is_absolute() {
+            return Err(AdminError::BadRequest(format!(
+                "the backup directory must be an absolute path: {to}"
+            )));
+        }
+        if path.exists() {
+            return Err(AdminError::BadRequest(format!(
+                "{to} already exists: a backup goes to a new directory"
+            )));
+        }
+        let store = self.store.clone();
+        let started = std::time::Instant::now();
+        let copy = path.clone();
+        let sequence = blocking(move || {
+            let sequence = store.last_sequence()?;
+            store.checkpoint(&copy)?;
+            Ok(sequence)
+        })
+        .await?;
+        let (files, bytes) = directory_size(&path)?;
+        tracing::info!(
+            to,
+            files,
+            bytes,
+            sequence,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "backup written"
+        );
+        Ok(Response::BackedUp {
+            to,
+            files,
+            bytes,
+            sequence,
+        })
+    }
+
     async fn reupload(&self, process: &str, since: Option<u64>) -> Result<Response, AdminError> {
         let (candidates, unknown) =
             reupload::select(&self.store, &self.gateway, process, since).await?;
@@ -193,4 +232,17 @@ impl Service {
             delivering: self.outbox.is_some(),
         })
     }
+}
+
+/// Files and bytes directly inside `dir` (a checkpoint has no subdirectories).
+fn directory_size(dir: &std::path::Path) -> std::io::Result<(u64, u64)> {
+    let (mut files, mut bytes) = (0, 0);
+    for entry in std::fs::read_dir(dir)? {
+        let metadata = entry?.metadata()?;
+        if metadata.is_file() {
+            files += 1;
+            bytes += metadata.len();
+        }
+    }
+    Ok((files, bytes))
 }

@@ -21,6 +21,26 @@ pub struct DedupeInput<'a> {
     pub data: &'a [u8],
 }
 
+/// The inputs of a dedupe hash whose data was already hashed as a blob
+/// (`deep_hash::blob`, or `BlobHasher` over a download), so the data need not be held.
+pub struct HashedDedupeInput<'a> {
+    pub target: &'a [u8],
+    pub anchor: &'a [u8],
+    pub tags: &'a [(&'a str, &'a str)],
+    pub data_hash: Digest48,
+}
+
+impl<'a> DedupeInput<'a> {
+    fn hashed(&self) -> HashedDedupeInput<'a> {
+        HashedDedupeInput {
+            target: self.target,
+            anchor: self.anchor,
+            tags: self.tags,
+            data_hash: deep_hash::blob(self.data),
+        }
+    }
+}
+
 /// The dedupe hash of a posted item, from its own fields.
 pub fn item_dedupe_hash(item: &super::DataItem<'_>, order: TagOrder) -> Digest48 {
     let tags: Vec<(&str, &str)> = item.tags.iter().map(|tag| (tag.name, tag.value)).collect();
@@ -33,8 +53,29 @@ pub fn item_dedupe_hash(item: &super::DataItem<'_>, order: TagOrder) -> Digest48
     dedupe_hash(&input, order)
 }
 
+/// Both dedupe hashes of a posted item, `(sorted, as given)`, hashing its data once.
+pub fn item_dedupe_hashes(item: &super::DataItem<'_>) -> (Digest48, Digest48) {
+    let tags: Vec<(&str, &str)> = item.tags.iter().map(|tag| (tag.name, tag.value)).collect();
+    let input = DedupeInput {
+        target: item.target.unwrap_or(&[]),
+        anchor: item.anchor.unwrap_or(&[]),
+        tags: &tags,
+        data: item.data,
+    }
+    .hashed();
+    (
+        dedupe_hash_of_hashed(&input, TagOrder::Sorted),
+        dedupe_hash_of_hashed(&input, TagOrder::AsGiven),
+    )
+}
+
 /// `DH(["dataitem","1","1","",target,anchor,T,data])`, with `Pushed-For` tags dropped.
 pub fn dedupe_hash(input: &DedupeInput<'_>, order: TagOrder) -> Digest48 {
+    dedupe_hash_of_hashed(&input.hashed(), order)
+}
+
+/// `dedupe_hash` with the data's blob hash given.
+pub fn dedupe_hash_of_hashed(input: &HashedDedupeInput<'_>, order: TagOrder) -> Digest48 {
     let mut kept: Vec<(&str, &str)> = input
         .tags
         .iter()
@@ -53,7 +94,7 @@ pub fn dedupe_hash(input: &DedupeInput<'_>, order: TagOrder) -> Digest48 {
     } else {
         tags::encode_or_empty_array(&kept)
     };
-    deep_hash::list_of_blobs(&[
+    let fixed: [&[u8]; 7] = [
         b"dataitem",
         b"1",
         b"1",
@@ -61,8 +102,10 @@ pub fn dedupe_hash(input: &DedupeInput<'_>, order: TagOrder) -> Digest48 {
         input.target,
         input.anchor,
         &raw_tags,
-        input.data,
-    ])
+    ];
+    let mut children = fixed.map(deep_hash::blob).to_vec();
+    children.push(input.data_hash);
+    deep_hash::list_of_blob_hashes(&children)
 }
 
 #[cfg(test)]
@@ -88,6 +131,29 @@ mod tests {
             dedupe_hash(&input, TagOrder::Sorted),
             dedupe_hash(&no_tags, TagOrder::Sorted)
         );
+    }
+
+    #[test]
+    fn a_hashed_data_blob_gives_the_same_hashes() {
+        let tags = [("B", "1"), ("A", "2"), ("Pushed-For", "x")];
+        let input = DedupeInput {
+            target: b"t",
+            anchor: b"a",
+            tags: &tags,
+            data: b"payload",
+        };
+        let hashed = HashedDedupeInput {
+            target: b"t",
+            anchor: b"a",
+            tags: &tags,
+            data_hash: deep_hash::blob(b"payload"),
+        };
+        for order in [TagOrder::Sorted, TagOrder::AsGiven] {
+            assert_eq!(
+                dedupe_hash(&input, order),
+                dedupe_hash_of_hashed(&hashed, order)
+            );
+        }
     }
 
     #[test]

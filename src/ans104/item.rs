@@ -1,6 +1,7 @@
 //! The ANS-104 data item: layout, parsing, encoding, id and owner address.
 
 use super::deep_hash::{self, Digest48};
+use super::limits::{self, LimitError};
 use super::tags::{self, Tag, TagError};
 use aws_lc_rs::digest::{SHA256, digest};
 
@@ -44,6 +45,9 @@ pub enum ParseError {
     TagHeader,
     #[error("{0}")]
     Tags(#[from] TagError),
+    /// The header declares more tags or tag bytes than ANS-104 allows (new writes only).
+    #[error("{0}")]
+    Limits(#[from] LimitError),
 }
 
 /// A parsed data item, borrowing every field from the bytes it was parsed from.
@@ -82,9 +86,54 @@ fn optional_field<'a>(bytes: &'a [u8], pos: &mut usize) -> Result<Option<&'a [u8
     }
 }
 
+/// Which limits a parse applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TagLimits {
+    /// Stored history, bundles, imports: whatever the header declares.
+    None,
+    /// A new write: the ANS-104 counts, checked before any tag is decoded.
+    Ans104,
+}
+
+/// The largest header before the tags: type, the longest signature and owner (type 6),
+/// target, anchor and the two tag counts.
+const MAX_HEADER_BYTES: usize = 2 + 2052 + 1025 + 33 + 33 + 16;
+
+/// The tag count and tag byte length a body's first bytes declare, read without decoding
+/// anything. `None` while `prefix` is too short to tell, or when it is not an item header
+/// (the full parse reports why).
+pub fn declared_tag_counts(prefix: &[u8]) -> Option<(u64, u64)> {
+    let mut pos = 0;
+    let type_bytes = take(prefix, &mut pos, 2)?;
+    let signature_type = SignatureType(u16::from_le_bytes([type_bytes[0], type_bytes[1]]));
+    let (sig_len, owner_len) = signature_type.lengths()?;
+    take(prefix, &mut pos, sig_len.checked_add(owner_len)?)?;
+    optional_field(prefix, &mut pos).ok()?;
+    optional_field(prefix, &mut pos).ok()?;
+    let tag_count = read_u64(prefix, &mut pos)?;
+    let tag_len = read_u64(prefix, &mut pos)?;
+    Some((tag_count, tag_len))
+}
+
+/// Whether `prefix` is long enough that `declared_tag_counts` has its final answer.
+pub fn header_complete(prefix: &[u8]) -> bool {
+    prefix.len() >= MAX_HEADER_BYTES || declared_tag_counts(prefix).is_some()
+}
+
 impl<'a> DataItem<'a> {
     /// Parses and bounds-checks every field. Does not verify the signature.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, ParseError> {
+        Self::parse_with(bytes, TagLimits::None)
+    }
+
+    /// Parses a new write: like `parse`, but a header declaring more than 128 tags or more
+    /// than 4096 tag bytes is refused before any tag is decoded, so the work and memory of
+    /// a parse never follow what a client declares.
+    pub fn parse_within_limits(bytes: &'a [u8]) -> Result<Self, ParseError> {
+        Self::parse_with(bytes, TagLimits::Ans104)
+    }
+
+    fn parse_with(bytes: &'a [u8], limits: TagLimits) -> Result<Self, ParseError> {
         let mut pos = 0;
         let type_bytes = take(bytes, &mut pos, 2).ok_or(ParseError::TooShortForType)?;
         let signature_type = SignatureType(u16::from_le_bytes([type_bytes[0], type_bytes[1]]));
@@ -98,6 +147,9 @@ impl<'a> DataItem<'a> {
             .map_err(|flag| ParseError::Anchor(flag.unwrap_or(0)))?;
         let tag_count = read_u64(bytes, &mut pos).ok_or(ParseError::TagHeader)?;
         let tag_len = read_u64(bytes, &mut pos).ok_or(ParseError::TagHeader)?;
+        if limits == TagLimits::Ans104 {
+            limits::check_header(tag_count, tag_len)?;
+        }
         let tag_len = usize::try_from(tag_len).map_err(|_| ParseError::TagHeader)?;
         let raw_tags = take(bytes, &mut pos, tag_len).ok_or(ParseError::TagHeader)?;
         let tags = tags::decode(raw_tags, tag_count)?;
@@ -388,6 +440,60 @@ mod tests {
                 let _ = crate::ans104::verify::verify(&item);
             }
         }
+    }
+
+    /// A header declaring millions of empty tags: `parse` would decode them, a new write is
+    /// refused from the header alone.
+    fn tag_bomb(n_tags: u64) -> Vec<u8> {
+        let mut bytes = sample();
+        let header_end = 2 + 512 + 512 + 33 + 1;
+        bytes.truncate(header_end);
+        bytes.extend_from_slice(&n_tags.to_le_bytes());
+        let tag_bytes = encode_empty_tags(n_tags);
+        bytes.extend_from_slice(&(tag_bytes.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&tag_bytes);
+        bytes
+    }
+
+    fn encode_empty_tags(n_tags: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        // One block of n records (zigzag varint), each an empty name and an empty value.
+        let mut z = n_tags << 1;
+        loop {
+            let byte = (z & 0x7f) as u8;
+            z >>= 7;
+            if z == 0 {
+                out.push(byte);
+                break;
+            }
+            out.push(byte | 0x80);
+        }
+        out.resize(out.len() + 2 * n_tags as usize, 0);
+        out.push(0);
+        out
+    }
+
+    #[test]
+    fn new_writes_are_refused_from_the_declared_counts() {
+        let bomb = tag_bomb(200_000);
+        assert_eq!(DataItem::parse(&bomb).unwrap().tags.len(), 200_000);
+        assert_eq!(
+            DataItem::parse_within_limits(&bomb).unwrap_err(),
+            ParseError::Limits(LimitError::TooManyTags(200_000))
+        );
+        assert_eq!(declared_tag_counts(&bomb[..1100]), Some((200_000, 400_004)));
+        assert!(header_complete(&bomb[..1100]));
+        assert_eq!(declared_tag_counts(&bomb[..1000]), None);
+        assert!(!header_complete(&bomb[..1000]));
+        let mut lying = tag_bomb(3);
+        let count_at = 2 + 512 + 512 + 33 + 1 + 8;
+        lying[count_at..count_at + 8].copy_from_slice(&10_000u64.to_le_bytes());
+        assert_eq!(
+            DataItem::parse_within_limits(&lying).unwrap_err(),
+            ParseError::Limits(LimitError::TagBytes(10_000))
+        );
+        let fine = sample();
+        assert_eq!(DataItem::parse_within_limits(&fine).unwrap().tags.len(), 1);
     }
 
     #[test]

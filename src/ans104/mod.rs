@@ -7,6 +7,7 @@ pub mod bundle;
 pub mod dedupe;
 pub mod deep_hash;
 pub mod item;
+pub mod limits;
 pub mod tags;
 pub mod verify;
 

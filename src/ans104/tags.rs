@@ -75,7 +75,9 @@ pub fn decode(bytes: &[u8], declared: u64) -> Result<Vec<Tag<'_>>, TagError> {
         return Err(TagError::CountMismatch { declared, found: 0 });
     }
     let mut reader = Reader { bytes, pos: 0 };
-    let mut tags = Vec::with_capacity(declared as usize);
+    // Reserve for what new writes may hold; a longer (stored) list grows as it decodes, so
+    // the allocation follows the tags actually read, never the count a header declares.
+    let mut tags = Vec::with_capacity(declared.min(super::limits::MAX_TAGS) as usize);
     loop {
         let count = reader.long()?;
         if count == 0 {

@@ -18,6 +18,12 @@ pub enum VerifyError {
     EthereumRecoveryId,
     #[error("Ethereum signature verification failed")]
     Ethereum,
+    /// `s` in the upper half of the curve order: the malleated twin of a valid signature.
+    /// k256's verifier (and so the reference) refuses it too, as Ethereum has since EIP-2.
+    #[error(
+        "Failed to recover public key: the Ethereum signature is not canonical (s must be in the lower half of the curve order)"
+    )]
+    EthereumHighS,
     #[error("Unsupported signature type {0}")]
     Unsupported(u16),
 }
@@ -152,13 +158,13 @@ fn verify_ethereum(owner: &[u8], message: &[u8], signature: &[u8]) -> Result<(),
     }
     let prefix = format!("\x19Ethereum Signed Message:\n{}", message.len());
     let digest = keccak256(&[prefix.as_bytes(), message]);
-    let mut sig = Signature::from_slice(rs).map_err(|_| VerifyError::Ethereum)?;
-    let mut recovery = v - 27;
-    if let Some(normalized) = sig.normalize_s() {
-        sig = normalized;
-        recovery ^= 1;
+    let sig = Signature::from_slice(rs).map_err(|_| VerifyError::Ethereum)?;
+    // Only the low-S form is accepted: otherwise (r, n - s) with v flipped verifies too,
+    // under another id, and anyone could schedule a user's message a second time.
+    if sig.normalize_s().is_some() {
+        return Err(VerifyError::EthereumHighS);
     }
-    let recovery = RecoveryId::from_byte(recovery).ok_or(VerifyError::EthereumRecoveryId)?;
+    let recovery = RecoveryId::from_byte(v - 27).ok_or(VerifyError::EthereumRecoveryId)?;
     let key = VerifyingKey::recover_from_prehash(&digest, &sig, recovery)
         .map_err(|_| VerifyError::Ethereum)?;
     let point = key.to_encoded_point(false);
@@ -224,6 +230,34 @@ mod tests {
             verify(&DataItem::parse(&bad).unwrap()),
             Err(VerifyError::Ethereum)
         );
+    }
+
+    /// The same signature with s replaced by n - s and v flipped: valid ECDSA, other bytes.
+    fn malleate(item: &[u8]) -> Vec<u8> {
+        use k256::ecdsa::Signature;
+        let parsed = DataItem::parse(item).unwrap();
+        let sig = Signature::from_slice(&parsed.signature[..64]).unwrap();
+        let (r, s) = sig.split_scalars();
+        let high = Signature::from_scalars(r.to_bytes(), (-*s).to_bytes()).unwrap();
+        let mut out = item.to_vec();
+        out[2..66].copy_from_slice(&high.to_bytes());
+        out[66] ^= 27 ^ 28;
+        out
+    }
+
+    #[test]
+    fn malleated_ethereum_signatures_are_refused() {
+        let good = ethereum_item(false);
+        let twin = malleate(&good);
+        let (good_item, twin_item) = (
+            DataItem::parse(&good).unwrap(),
+            DataItem::parse(&twin).unwrap(),
+        );
+        assert_ne!(good_item.id(), twin_item.id());
+        assert_eq!(verify(&good_item), Ok(()));
+        assert_eq!(verify(&twin_item), Err(VerifyError::EthereumHighS));
+        // Malleating the twin gives back the original bytes, which verify.
+        assert_eq!(malleate(&twin), good);
     }
 
     #[test]

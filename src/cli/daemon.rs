@@ -1,6 +1,6 @@
 //! The phases every long-running mode shares, in the order `su serve` calls them: bind the
 //! listener, start the background loops, serve HTTP, tell systemd it is ready, wait for a
-//! stop signal (or a fatal failure), and drain. `su router` and `su sync` reuse them; what
+//! stop signal, and drain. `su router` and `su sync` reuse them; what
 //! a mode owns beyond them (the sequencer, the store) it stops itself after `drain`.
 
 use crate::config::LifecycleConfig;
@@ -10,7 +10,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -23,18 +22,8 @@ pub struct Daemon {
     stop_tx: watch::Sender<bool>,
     /// Kept from the channel's creation, so its clones see a stop sent before they existed.
     stop_rx: watch::Receiver<bool>,
-    failed: Arc<AtomicBool>,
     background: Vec<JoinHandle<()>>,
     server: Option<JoinHandle<()>>,
-}
-
-/// How the daemon ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stopped {
-    /// By a signal: everything may be closed cleanly.
-    Cleanly,
-    /// After a fatal failure (a store write): the process must exit non-zero.
-    AfterFailure,
 }
 
 /// Binds the HTTP listener; phase 1.
@@ -53,7 +42,6 @@ impl Daemon {
             started,
             stop_tx,
             stop_rx,
-            failed: Arc::new(AtomicBool::new(false)),
             background: Vec::new(),
             server: None,
         }
@@ -67,16 +55,6 @@ impl Daemon {
     /// Fires once, when the daemon starts stopping; every loop watches it.
     pub fn stop_signal(&self) -> watch::Receiver<bool> {
         self.stop_rx.clone()
-    }
-
-    /// A hook for a part that failed beyond repair: it stops the daemon, which then exits
-    /// non-zero (fail-stop).
-    pub fn fatal_hook(&self) -> Box<dyn Fn() + Send + Sync> {
-        let (failed, stop_tx) = (self.failed.clone(), self.stop_tx.clone());
-        Box::new(move || {
-            failed.store(true, Ordering::SeqCst);
-            let _ = stop_tx.send(true);
-        })
     }
 
     /// Phase 2: runs a loop until the stop signal; `drain` waits for it.
@@ -103,20 +81,17 @@ impl Daemon {
         notify_systemd(self.lifecycle.notify_socket.as_deref(), "READY=1");
     }
 
-    /// Phase 5: waits for SIGTERM, SIGINT or a fatal failure, and says which.
+    /// Phase 5: waits for SIGTERM or SIGINT, and says which. A storage fault does not stop
+    /// the daemon: writes pause until the store takes them again, and reads go on.
     pub async fn wait_for_shutdown_signal(&self) -> &'static str {
-        let mut stop = self.stop_signal();
-        let reason = tokio::select! {
-            signal = wait_for_signal() => signal,
-            _ = stop.changed() => "store failure",
-        };
+        let reason = wait_for_signal().await;
         tracing::info!(reason, "shutting down");
         reason
     }
 
     /// Phase 6: tells systemd `STOPPING=1`, stops every loop, lets in-flight requests finish
     /// (at most `SU_SHUTDOWN_SECS`), and waits for the background loops.
-    pub async fn drain(self) -> Stopped {
+    pub async fn drain(self) {
         notify_systemd(self.lifecycle.notify_socket.as_deref(), "STOPPING=1");
         let _ = self.stop_tx.send(true);
         if let Some(server) = self.server {
@@ -124,11 +99,6 @@ impl Daemon {
         }
         for task in self.background {
             let _ = task.await;
-        }
-        if self.failed.load(Ordering::SeqCst) {
-            Stopped::AfterFailure
-        } else {
-            Stopped::Cleanly
         }
     }
 }

@@ -1,12 +1,14 @@
 //! The command line: `su serve`, `su su PORT`, `su wallet new`, `su verify`, `su announce`,
-//! `su outbox`, `su reupload`.
+//! `su outbox`, `su reupload`, `su backup`, `su sync`.
 #![allow(clippy::print_stdout)] // the CLI prints its results
 
 pub mod announce;
+pub mod backup;
 pub mod daemon;
 pub mod outbox;
 pub mod reupload;
 pub mod serve;
+pub mod sync;
 pub mod verify;
 pub mod wallet;
 
@@ -29,6 +31,8 @@ pub enum Command {
     Announce(announce::Args),
     Outbox(outbox::Args),
     Reupload(reupload::Args),
+    Backup(backup::Args),
+    Sync(sync::Args),
     ConfigExample(ConfigExampleArgs),
     ConfigTable(ConfigTableArgs),
 }

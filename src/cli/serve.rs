@@ -1,15 +1,16 @@
 //! `su serve`: a primary. Open the store, start the sequencer, then run the shared daemon
 //! phases (`daemon.rs`): bind, background loops, HTTP, ready, wait, drain; then stop the
-//! sequencer and close the store, in that order (fail-stop on a store write error).
+//! sequencer and close the store, in that order.
 
-use super::daemon::{self, Daemon, Stopped};
+use super::daemon::{self, Daemon};
 use crate::admin;
 use crate::config::Config;
-use crate::http::{App, Mode, Primary};
+use crate::http::controls::Controls;
+use crate::http::{App, Budgets, Mode, Primary};
 use crate::outbox::{Outbox, OutboxConfig};
 use crate::sequencer::{Sequencer, SequencerConfig, SequencerContext, SequencerThreads};
 use crate::store::{OpenMode, Store};
-use crate::upstream::{BlockHeight, Gateway};
+use crate::upstream::{AllowLists, BlockHeight, Gateway};
 use crate::wallet::Wallet;
 use anyhow::Context;
 use argh::FromArgs;
@@ -115,10 +116,14 @@ async fn serve_primary(prepared: Prepared) -> anyhow::Result<()> {
         started,
     } = prepared;
     let gateway = Gateway::new(&config.upstream)?;
+    // A process allow-list that cannot be fetched stops the start-up (PROTOCOL 8.2).
+    let allow_lists = AllowLists::load(&config.controls, config.upstream.timeout_secs)
+        .await
+        .context("fetching the process allow-list (PROCESS_WHITELIST_URL)")?;
+    log_controls(&config);
     let block_height = Arc::new(read_block_height(&gateway, &store).await);
     let mut daemon = Daemon::new(&config.lifecycle, started);
-    let (sequencer, threads) =
-        start_sequencer(&config, &store, &wallet, &block_height, cores, &daemon)?;
+    let (sequencer, threads) = start_sequencer(&config, &store, &wallet, &block_height, cores)?;
 
     let listener = daemon::bind_listener(&bind, port).await?;
     let app = Arc::new(App {
@@ -128,26 +133,58 @@ async fn serve_primary(prepared: Prepared) -> anyhow::Result<()> {
         metrics,
         http: config.http.clone(),
         admission: config.admission.clone(),
+        budgets: Budgets::new(&config.http, &config.admission, cores),
         warmup_until: Instant::now() + Duration::from_secs(config.admission.warmup_secs),
+        controls: Controls::new(&config.controls, &allow_lists),
         mode: Mode::Primary(Primary { sequencer, wallet }),
     });
     start_background(&mut daemon, &config, &gateway, &block_height, &store).await?;
+    for refresh in allow_lists.refresh_loops(&daemon.stop_signal()) {
+        daemon.start_background(refresh);
+    }
     let address = listener.local_addr()?;
     daemon.serve_http(listener, app.clone());
     daemon.notify_ready(address, app.mode.name());
 
     daemon.wait_for_shutdown_signal().await;
     let deadline = daemon.shutdown_deadline();
-    let stopped = daemon.drain().await;
+    daemon.drain().await;
     // The last handle of the sequencer goes with the app: the shards drain and exit.
     drop(app);
     stop_sequencer(threads, deadline).await;
-    if stopped == Stopped::AfterFailure {
-        anyhow::bail!("stopped after a store write failure");
-    }
     close_store(store).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Says which operator controls are on, once, at start.
+fn log_controls(config: &Config) {
+    let controls = &config.controls;
+    if let Some(read_only) = &controls.read_only {
+        match &read_only.write_url {
+            Some(url) => {
+                tracing::info!(write_url = %crate::config::redact("SU_WRITE_URL", url), "read-only: writes are redirected")
+            }
+            None => tracing::info!("read-only: writes are refused"),
+        }
+    }
+    if controls.ip_allow_list.is_some() {
+        tracing::info!("IP allow-list on: writes wait for its first fetch");
+    }
+    if let Some(limit) = controls.ip_rate {
+        tracing::info!(
+            per_minute = limit.per_minute,
+            burst = limit.burst,
+            "write rate limit per client IP"
+        );
+    }
+    if let Some(limit) = controls.owner_rate {
+        tracing::info!(
+            per_minute = limit.per_minute,
+            burst = limit.burst,
+            "write rate limit per signer"
+        );
+    }
 }
 
 /// The gateway's block height if it answers quickly, else the last persisted one.
@@ -176,7 +213,6 @@ fn start_sequencer(
     wallet: &Arc<Wallet>,
     block_height: &BlockHeight,
     cores: usize,
-    daemon: &Daemon,
 ) -> anyhow::Result<(Sequencer, SequencerThreads)> {
     let shards = match config.scheduling.shards {
         0 => cores,
@@ -188,7 +224,8 @@ fn start_sequencer(
             wallet: wallet.clone(),
             block_height: block_height.height.clone(),
             dedupe_checks: config.scheduling.deep_hash_checks,
-            on_fatal: daemon.fatal_hook(),
+            health: Arc::default(),
+            fault_injection: None,
         },
         SequencerConfig {
             shards,

@@ -2,14 +2,19 @@
 //! sub-configs, one per concern. Nothing else reads the environment. Names follow the
 //! reference SU; every default lives in `settings::SETTINGS`.
 
+mod controls;
 mod effective;
 mod settings;
 
+pub use controls::{
+    AllowListSource, ControlsConfig, ProcessAllowListConfig, RateLimit, ReadOnlyConfig,
+};
 pub use effective::{EffectiveSettings, redact};
 pub use settings::{SETTINGS, Setting, env_example, readme_table};
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Variables that only configured the reference's Postgres store: accepted, ignored.
 const POSTGRES_ONLY: &[&str] = &[
@@ -34,11 +39,7 @@ const POSTGRES_ONLY: &[&str] = &[
 
 /// Variables of reference features this build does not have yet: refusing to start is safer
 /// than silently running without the protection an operator asked for.
-const NOT_YET_SUPPORTED: &[&str] = &[
-    "IP_WHITELIST_URL",
-    "PROCESS_WHITELIST_URL",
-    "ENABLE_ROUTER_CHECK",
-];
+const NOT_YET_SUPPORTED: &[&str] = &["ENABLE_ROUTER_CHECK"];
 
 /// A bad configuration value: one clear line, exit code 2.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -53,12 +54,17 @@ pub enum ConfigError {
     Unsupported { name: &'static str },
     #[error("{name} must be set")]
     Missing { name: &'static str },
+    #[error("{name} must be set when {by} is set")]
+    Requires {
+        name: &'static str,
+        by: &'static str,
+    },
     #[error("reading .env: {0}")]
     DotEnv(String),
 }
 
 /// A setting read under another name when it is unset itself: `(setting, alias)`.
-const ALIASES: &[(&str, &str)] = &[("SU_LOG", "RUST_LOG")];
+const ALIASES: &[(&str, &str)] = &[("SU_LOG", "RUST_LOG"), ("SU_URL", "URL")];
 
 /// The raw variables: built-in defaults < `.env` < process environment.
 #[derive(Debug, Clone, Default)]
@@ -131,15 +137,46 @@ pub struct WalletConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpConfig {
     pub port: u16,
+    /// Rendered bytes one page may hold (`MAX_READ_MEMORY`).
     pub max_read_memory: usize,
+    /// Bytes all reads in progress may hold together (`MAX_READ_MEMORY_TOTAL`).
+    pub max_read_memory_total: usize,
+    /// How long a read waits for room in that budget (`READ_QUEUE_MILLIS`).
+    pub read_queue_millis: u64,
     pub max_limit: usize,
     pub metrics: bool,
+    /// The token the change feed (`/~su/log`) requires, and `su sync` sends.
+    pub feed_token: Option<String>,
+    pub connections: ConnectionLimits,
+}
+
+/// What one client connection may hold: time for a head, a body and idleness, and sizes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// A head must arrive whole within this of its first byte (or of the connection's start).
+    pub header_timeout: Duration,
+    /// A body may pause at most this long, and gets this long plus `1 s / body_min_rate` bytes.
+    pub body_timeout: Duration,
+    /// Bytes per second a body must average beyond `body_timeout`; 0: no rate check.
+    pub body_min_rate: u64,
+    /// An idle keep-alive connection is closed after this long.
+    pub keep_alive: Duration,
+    /// TCP keepalive idle time; `None`: off.
+    pub tcp_keepalive: Option<Duration>,
+    /// Open connections at most; 0: half the file-descriptor limit.
+    pub max_connections: usize,
+    /// Connections holding a parser while serving nothing (idle, or a head under way).
+    pub max_waiting_connections: usize,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
 }
 
 /// What a write must satisfy before it is handed to the sequencer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdmissionConfig {
     pub accepted_signature_types: Vec<u16>,
+    /// Items verified at once; 0: one per core (`VERIFY_CONCURRENCY`).
+    pub verify_concurrency: usize,
     pub warmup_secs: u64,
     /// 0: writes never wait for a fresh block height.
     pub max_block_height_age_secs: u64,
@@ -184,6 +221,10 @@ pub struct UpstreamConfig {
     pub block_height_refresh_secs: u64,
     pub upload_backoff_max_secs: u64,
     pub upload_concurrency: usize,
+    /// The largest `/raw` an assignment downloads (`RAW_DOWNLOAD_MAX_BYTES`).
+    pub raw_max_bytes: u64,
+    /// `/raw` downloads in flight at once (`RAW_DOWNLOAD_CONCURRENCY`).
+    pub raw_concurrency: usize,
 }
 
 /// The message size limit of PROTOCOL 4.5.
@@ -206,6 +247,8 @@ pub struct Config {
     pub upstream: UpstreamConfig,
     pub log: LogConfig,
     pub lifecycle: LifecycleConfig,
+    /// The operator's allow-lists, read-only mode and rate limits; all off by default.
+    pub controls: ControlsConfig,
     /// Notices to log once the logger is up (ignored Postgres-era variables).
     pub notices: Vec<String>,
     /// The values in force, redacted, for the one start-up log line.
@@ -339,6 +382,8 @@ fn upstream(vars: &Vars) -> Result<UpstreamConfig, ConfigError> {
             .max(1),
         upload_backoff_max_secs: number::<u64>(vars, "UPLOAD_BACKOFF_MAX_SECS", seconds)?.max(1),
         upload_concurrency: positive(vars, "UPLOAD_CONCURRENCY")?,
+        raw_max_bytes: number(vars, "RAW_DOWNLOAD_MAX_BYTES", "expected bytes")?,
+        raw_concurrency: positive(vars, "RAW_DOWNLOAD_CONCURRENCY")?,
     })
 }
 
@@ -378,6 +423,7 @@ fn admission(vars: &Vars) -> Result<AdmissionConfig, ConfigError> {
     };
     Ok(AdmissionConfig {
         accepted_signature_types,
+        verify_concurrency: number(vars, "VERIFY_CONCURRENCY", "expected a whole number")?,
         warmup_secs: number(vars, "WARMUP_DELAY", "expected whole seconds")?,
         max_block_height_age_secs: number(
             vars,
@@ -400,8 +446,39 @@ fn http(vars: &Vars) -> Result<HttpConfig, ConfigError> {
     Ok(HttpConfig {
         port: number(vars, "SU_PORT", "expected a port number")?,
         max_read_memory: number(vars, "MAX_READ_MEMORY", "expected bytes")?,
+        max_read_memory_total: positive(vars, "MAX_READ_MEMORY_TOTAL")?,
+        read_queue_millis: number(vars, "READ_QUEUE_MILLIS", "expected milliseconds")?,
         max_limit,
         metrics: boolean(vars, "ENABLE_METRICS")?,
+        feed_token: vars
+            .get("SU_FEED_TOKEN")
+            .filter(|token| !token.is_empty())
+            .map(str::to_owned),
+        connections: connection_limits(vars)?,
+    })
+}
+
+fn connection_limits(vars: &Vars) -> Result<ConnectionLimits, ConfigError> {
+    let seconds = |name| positive(vars, name).map(|secs| Duration::from_secs(secs as u64));
+    let tcp_keepalive: u64 = number(vars, "SU_TCP_KEEPALIVE_SECS", "expected whole seconds")?;
+    let max_header_bytes: usize = number(vars, "SU_MAX_HEADER_BYTES", "expected bytes")?;
+    if max_header_bytes < 1024 {
+        return Err(ConfigError::Invalid {
+            name: "SU_MAX_HEADER_BYTES",
+            value: max_header_bytes.to_string(),
+            expected: "expected at least 1024",
+        });
+    }
+    Ok(ConnectionLimits {
+        header_timeout: seconds("SU_HEADER_TIMEOUT_SECS")?,
+        body_timeout: seconds("SU_BODY_TIMEOUT_SECS")?,
+        body_min_rate: number(vars, "SU_BODY_MIN_RATE", "expected bytes per second")?,
+        keep_alive: seconds("SU_KEEP_ALIVE_SECS")?,
+        tcp_keepalive: (tcp_keepalive > 0).then(|| Duration::from_secs(tcp_keepalive)),
+        max_connections: number(vars, "SU_MAX_CONNECTIONS", "expected a whole number")?,
+        max_waiting_connections: positive(vars, "SU_MAX_WAITING_CONNECTIONS")?,
+        max_header_bytes,
+        max_headers: positive(vars, "SU_MAX_HEADERS")?,
     })
 }
 
@@ -458,7 +535,7 @@ impl Config {
             .filter(|name| vars.get(name).is_some())
             .map(|name| format!("{name} only configured the reference's Postgres store; ignored"))
             .collect();
-        Ok(Self {
+        let config = Self {
             store: StoreConfig {
                 data_dir: PathBuf::from(required(vars, "SU_DATA_DIR")?),
             },
@@ -476,9 +553,18 @@ impl Config {
                 shutdown_secs: number(vars, "SU_SHUTDOWN_SECS", "expected whole seconds")?,
                 notify_socket: vars.get("NOTIFY_SOCKET").map(PathBuf::from),
             },
+            controls: controls::controls(vars)?,
             notices,
             effective: EffectiveSettings::from_vars(vars),
-        })
+        };
+        // The change feed lists every process: with a process allow-list it must be private.
+        if config.controls.process_allow_list.is_some() && config.http.feed_token.is_none() {
+            return Err(ConfigError::Requires {
+                name: "SU_FEED_TOKEN",
+                by: "PROCESS_WHITELIST_URL",
+            });
+        }
+        Ok(config)
     }
 }
 
@@ -502,6 +588,8 @@ mod tests {
                 block_height_refresh_secs: 5,
                 upload_backoff_max_secs: 32,
                 upload_concurrency: 128,
+                raw_max_bytes: 256 << 20,
+                raw_concurrency: 8,
                 ..Default::default()
             }
         );
@@ -521,6 +609,18 @@ mod tests {
             default("MAX_READ_MEMORY")
         );
         assert_eq!(
+            config.http.max_read_memory_total.to_string(),
+            default("MAX_READ_MEMORY_TOTAL")
+        );
+        assert_eq!(
+            config.http.read_queue_millis.to_string(),
+            default("READ_QUEUE_MILLIS")
+        );
+        assert_eq!(
+            config.admission.verify_concurrency.to_string(),
+            default("VERIFY_CONCURRENCY")
+        );
+        assert_eq!(
             config.lifecycle.shutdown_secs.to_string(),
             default("SU_SHUTDOWN_SECS")
         );
@@ -532,6 +632,38 @@ mod tests {
             config.wallet.signing_salt.to_string(),
             default("SU_SIGNING_SALT")
         );
+        let limits = &config.http.connections;
+        let secs = |value: Duration| value.as_secs().to_string();
+        assert_eq!(
+            secs(limits.header_timeout),
+            default("SU_HEADER_TIMEOUT_SECS")
+        );
+        assert_eq!(secs(limits.body_timeout), default("SU_BODY_TIMEOUT_SECS"));
+        assert_eq!(
+            limits.body_min_rate.to_string(),
+            default("SU_BODY_MIN_RATE")
+        );
+        assert_eq!(secs(limits.keep_alive), default("SU_KEEP_ALIVE_SECS"));
+        assert_eq!(
+            limits
+                .tcp_keepalive
+                .map_or(0, |value| value.as_secs())
+                .to_string(),
+            default("SU_TCP_KEEPALIVE_SECS")
+        );
+        assert_eq!(
+            limits.max_connections.to_string(),
+            default("SU_MAX_CONNECTIONS")
+        );
+        assert_eq!(
+            limits.max_waiting_connections.to_string(),
+            default("SU_MAX_WAITING_CONNECTIONS")
+        );
+        assert_eq!(
+            limits.max_header_bytes.to_string(),
+            default("SU_MAX_HEADER_BYTES")
+        );
+        assert_eq!(limits.max_headers.to_string(), default("SU_MAX_HEADERS"));
         let enabled = parse(&[("ENABLE_MESSAGE_MAX_SIZE", "true")]).unwrap();
         assert_eq!(
             enabled.admission.size_limit.unwrap().max_bytes.to_string(),
@@ -579,12 +711,21 @@ mod tests {
             ("ENABLE_DEEP_HASH_CHECKS", "1"),
             ("MAX_LIMIT", "10"),
             ("MAX_READ_MEMORY", "-1"),
+            ("MAX_READ_MEMORY_TOTAL", "0"),
+            ("RAW_DOWNLOAD_CONCURRENCY", "0"),
+            ("VERIFY_CONCURRENCY", "x"),
             ("ARWEAVE_URL", "ftp://x"),
             ("UPLOAD_NODE_URL", "localhost:1984"),
             ("ACCEPTED_SIGNATURE_TYPES", "1,9"),
             ("SU_LOG_FORMAT", "xml"),
             ("MODE", "router"),
             ("WARMUP_DELAY", "soon"),
+            ("SU_HEADER_TIMEOUT_SECS", "0"),
+            ("SU_BODY_TIMEOUT_SECS", "1.5"),
+            ("SU_KEEP_ALIVE_SECS", "-1"),
+            ("SU_MAX_HEADER_BYTES", "100"),
+            ("SU_MAX_HEADERS", "0"),
+            ("SU_BODY_MIN_RATE", "fast"),
         ];
         for (name, value) in cases {
             let error = parse(&[(name, value)]).unwrap_err();
@@ -597,12 +738,13 @@ mod tests {
 
     #[test]
     fn unsupported_features_refuse_to_start() {
-        for name in ["IP_WHITELIST_URL", "PROCESS_WHITELIST_URL"] {
-            assert_eq!(
-                parse(&[(name, "https://x")]).unwrap_err(),
-                ConfigError::Unsupported { name }
-            );
-        }
+        assert_eq!(
+            parse(&[("ENABLE_ROUTER_CHECK", "true")]).unwrap_err(),
+            ConfigError::Unsupported {
+                name: "ENABLE_ROUTER_CHECK"
+            }
+        );
+        assert!(parse(&[("IP_WHITELIST_URL", "https://x")]).is_ok());
         assert!(parse(&[("ENABLE_ROUTER_CHECK", "false")]).is_ok());
         assert!(parse(&[("ENABLE_PROCESS_ASSIGNMENT", "false")]).is_err());
     }

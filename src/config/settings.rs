@@ -26,6 +26,51 @@ pub const SETTINGS: &[Setting] = &[
         doc: "HTTP port (the --port flag wins)",
     },
     Setting {
+        name: "SU_HEADER_TIMEOUT_SECS",
+        default: "10",
+        doc: "a request head (request line and headers) must arrive whole within this time of its first byte, or of the connection's start; else the connection is closed",
+    },
+    Setting {
+        name: "SU_BODY_TIMEOUT_SECS",
+        default: "20",
+        doc: "a request body may pause at most this long, and must arrive within this time plus one second per SU_BODY_MIN_RATE bytes received; else 408 and the connection is closed",
+    },
+    Setting {
+        name: "SU_BODY_MIN_RATE",
+        default: "4096",
+        doc: "bytes per second a request body must average beyond SU_BODY_TIMEOUT_SECS; 0 = only the pause limit applies",
+    },
+    Setting {
+        name: "SU_KEEP_ALIVE_SECS",
+        default: "30",
+        doc: "an idle keep-alive connection is closed after this long without a request",
+    },
+    Setting {
+        name: "SU_TCP_KEEPALIVE_SECS",
+        default: "60",
+        doc: "TCP keepalive probes start after this much silence (every quarter of it, 4 probes: a dead peer is dropped after about twice this); 0 = off",
+    },
+    Setting {
+        name: "SU_MAX_CONNECTIONS",
+        default: "0",
+        doc: "open connections at most; 0 = half the file-descriptor limit (whose soft value is raised to the hard one at start); a new connection beyond it closes the longest-idle one",
+    },
+    Setting {
+        name: "SU_MAX_WAITING_CONNECTIONS",
+        default: "1024",
+        doc: "connections that hold a request parser (about 16 KiB) while serving nothing, idle keep-alives and unfinished heads, at most; beyond it the longest-waiting one is closed (a connection that has sent nothing holds no parser)",
+    },
+    Setting {
+        name: "SU_MAX_HEADER_BYTES",
+        default: "32768",
+        doc: "largest request head (request line and headers), at least 1024; beyond it 431 and the connection is closed",
+    },
+    Setting {
+        name: "SU_MAX_HEADERS",
+        default: "100",
+        doc: "most header lines in one request; beyond it 431 and the connection is closed",
+    },
+    Setting {
         name: "SU_SIGNING_SALT",
         default: "32",
         doc: "RSA-PSS salt length of SU signatures: 32, or 478 like the reference",
@@ -101,6 +146,16 @@ pub const SETTINGS: &[Setting] = &[
         doc: "timeout of every outbound request",
     },
     Setting {
+        name: "RAW_DOWNLOAD_MAX_BYTES",
+        default: "268435456",
+        doc: "largest /raw/{id} an assignment downloads (streamed into its dedupe hash); larger: 400",
+    },
+    Setting {
+        name: "RAW_DOWNLOAD_CONCURRENCY",
+        default: "8",
+        doc: "/raw/{id} downloads in flight at once; a request waits at most GATEWAY_TIMEOUT_SECS for a slot, then 503",
+    },
+    Setting {
         name: "BLOCK_HEIGHT_REFRESH_SECS",
         default: "5",
         doc: "how often the block height is refreshed from the gateway",
@@ -129,6 +184,11 @@ pub const SETTINGS: &[Setting] = &[
         name: "ACCEPTED_SIGNATURE_TYPES",
         default: "1,3",
         doc: "signature types POST / accepts (1 Arweave, 2 ed25519, 3 Ethereum, 4 Solana)",
+    },
+    Setting {
+        name: "VERIFY_CONCURRENCY",
+        default: "0",
+        doc: "items parsed and signature-checked at once (the others wait); 0 = one per core",
     },
     Setting {
         name: "WARMUP_DELAY",
@@ -161,14 +221,94 @@ pub const SETTINGS: &[Setting] = &[
         doc: "From-Process values exempt together with the list above",
     },
     Setting {
+        name: "IP_WHITELIST_URL",
+        default: "",
+        doc: "JSON list of client IPs (the X-Real-IP header) allowed to POST; unset: no IP check",
+    },
+    Setting {
+        name: "IP_WHITELIST_REFRESH_SECS",
+        default: "30",
+        doc: "how often the IP allow-list is fetched again (a failed fetch keeps the last list)",
+    },
+    Setting {
+        name: "PROCESS_WHITELIST_URL",
+        default: "",
+        doc: "JSON process allow-list (PROTOCOL 8.2); set: only listed processes are served, no spawning; fetched at start (failure stops start-up)",
+    },
+    Setting {
+        name: "PROCESS_WHITELIST_REFRESH_SECS",
+        default: "10",
+        doc: "how often the process allow-list is fetched again (a failed fetch keeps the last list)",
+    },
+    Setting {
+        name: "SU_URL",
+        default: "",
+        doc: "this SU's own URL, its key in the process allow-list (URL is read when SU_URL is unset)",
+    },
+    Setting {
+        name: "WHITELIST_MAX_BYTES",
+        default: "33554432",
+        doc: "largest allow-list response accepted; a larger one counts as a failed fetch",
+    },
+    Setting {
+        name: "SU_READ_ONLY",
+        default: "false",
+        doc: "true: serve reads only; every POST / answers 307 to SU_WRITE_URL, or 503 without one",
+    },
+    Setting {
+        name: "SU_WRITE_URL",
+        default: "",
+        doc: "where a read-only SU redirects writes (the request's path and query are appended)",
+    },
+    Setting {
+        name: "RATE_LIMIT_IP_PER_MINUTE",
+        default: "0",
+        doc: "writes per minute one client IP (X-Real-IP, else the peer address) may sustain; 0 = no limit",
+    },
+    Setting {
+        name: "RATE_LIMIT_IP_BURST",
+        default: "60",
+        doc: "writes one client IP may send at once before its per-minute rate applies",
+    },
+    Setting {
+        name: "RATE_LIMIT_OWNER_PER_MINUTE",
+        default: "0",
+        doc: "writes per minute one signer (owner address) may sustain; 0 = no limit",
+    },
+    Setting {
+        name: "RATE_LIMIT_OWNER_BURST",
+        default: "60",
+        doc: "writes one signer may send at once before its per-minute rate applies",
+    },
+    Setting {
+        name: "RATE_LIMIT_MAX_CLIENTS",
+        default: "100000",
+        doc: "client IPs and signers each rate limit tracks; beyond it the least recently seen is forgotten",
+    },
+    Setting {
         name: "MAX_READ_MEMORY",
-        default: "1073741824",
-        doc: "bytes of stored items one page may load before it is cut short",
+        default: "67108864",
+        doc: "bytes of rendered JSON one page may hold before it is cut short (has_next_page: true; a page always has one edge)",
+    },
+    Setting {
+        name: "MAX_READ_MEMORY_TOTAL",
+        default: "268435456",
+        doc: "bytes all reads in progress may hold at once (rendered JSON and the items being rendered); pages past it are cut short",
+    },
+    Setting {
+        name: "READ_QUEUE_MILLIS",
+        default: "2000",
+        doc: "how long a read waits for MAX_READ_MEMORY_TOTAL to free room for its first node before it answers 503",
     },
     Setting {
         name: "MAX_LIMIT",
         default: "5000",
         doc: "largest page size (at least 1000)",
+    },
+    Setting {
+        name: "SU_FEED_TOKEN",
+        default: "",
+        doc: "token the change feed (GET /~su/log, for su sync) requires as `Authorization: Bearer`; su sync sends it; empty: the feed is open (it holds only what is public on Arweave)",
     },
     Setting {
         name: "ENABLE_METRICS",

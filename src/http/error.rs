@@ -23,6 +23,9 @@ pub enum ApiError {
     Read(ReadError),
     #[error("Request body exceeds the limit of {0} bytes")]
     TooLarge(usize),
+    /// The body paused too long or came too slowly (`SU_BODY_TIMEOUT_SECS`, `SU_BODY_MIN_RATE`).
+    #[error("Request body did not arrive in time")]
+    BodyTimeout,
     #[error("Not found")]
     NoRoute,
     #[error("Metrics not enabled")]
@@ -31,9 +34,33 @@ pub enum ApiError {
     WarmingUp,
     #[error("{0}")]
     Unavailable(&'static str),
+    /// Writes are unavailable: a full disk, an I/O error, a store being reopened (DECISIONS
+    /// 16). Not the reference's 400 `DatabaseError`, which tells a client to stop retrying.
+    #[error("writes are unavailable: {0}")]
+    StorageUnavailable(String),
     /// A standby serves reads only.
     #[error("this SU is a standby and accepts no writes")]
     ReadOnly,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// `SU_READ_ONLY` without a `SU_WRITE_URL` to send writes to.
+    #[error("this SU is read-only and accepts no writes")]
+    WritesDisabled,
+    /// The IP allow-list is on and the write has no `X-Real-IP` (PROTOCOL 8.1).
+    #[error("Access denied")]
+    NoClientIp,
+    /// The write's `X-Real-IP` is not in the IP allow-list.
+    #[error("Access denied")]
+    IpNotAllowed,
+    /// A read of a process the process allow-list does not give this SU (PROTOCOL 8.2).
+    #[error("Process {0} is not allowed on this SU")]
+    ProcessNotAllowed(String),
+    /// A write rate limit; `who` is what the bucket counts.
+    #[error("too many writes from this {who}; retry in {retry_after_secs} s")]
+    RateLimited {
+        who: &'static str,
+        retry_after_secs: u64,
+    },
     #[error("internal error")]
     Internal(String),
 }
@@ -43,6 +70,9 @@ impl From<ReadError> for ApiError {
         match error {
             ReadError::Store(error) => Self::Internal(error.to_string()),
             ReadError::BrokenItem(id) => Self::Internal(format!("stored item {id} is unreadable")),
+            ReadError::NeedsMemory(_) => {
+                Self::Unavailable("the SU is busy with other reads; retry shortly")
+            }
             other => Self::Read(other),
         }
     }
@@ -54,6 +84,7 @@ impl From<AppendError> for ApiError {
             AppendError::Busy => Self::Unavailable("the scheduler is busy, retry shortly"),
             AppendError::Stopped => Self::Unavailable("the scheduler is stopping"),
             AppendError::Rejected(rejection) => Self::Rejected(rejection),
+            AppendError::Unavailable(cause) => Self::StorageUnavailable(cause),
             AppendError::Internal(message) => Self::Internal(message),
         }
     }
@@ -69,13 +100,33 @@ impl ApiError {
             | Self::MessageExists
             | Self::Rejected(_)
             | Self::Read(_)
+            | Self::NoClientIp
             | Self::MetricsDisabled => StatusCode::BAD_REQUEST,
+            Self::IpNotAllowed | Self::ProcessNotAllowed(_) => StatusCode::FORBIDDEN,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::NoRoute => StatusCode::NOT_FOUND,
-            Self::WarmingUp | Self::Unavailable(_) | Self::ReadOnly => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::WarmingUp
+            | Self::Unavailable(_)
+            | Self::StorageUnavailable(_)
+            | Self::ReadOnly
+            | Self::WritesDisabled => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The `Retry-After` seconds of an answer: what a rate limit computed, 5 for a storage
+    /// fault (the store is retried every 2 s), 1 for any other 503.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            Self::StorageUnavailable(_) => Some(5),
+            other if other.status() == StatusCode::SERVICE_UNAVAILABLE => Some(1),
+            _ => None,
         }
     }
 

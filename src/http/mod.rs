@@ -2,7 +2,12 @@
 //! Every request is routed once, passes the preamble, then reaches its handler.
 //! No business rules live here beyond request validation.
 
+mod body;
+mod budgets;
+mod conn;
+pub mod controls;
 pub mod error;
+mod feed;
 pub mod mode;
 mod preamble;
 pub mod query;
@@ -11,6 +16,7 @@ pub mod route;
 mod router;
 mod write;
 
+pub use budgets::Budgets;
 pub use mode::{Mode, Primary, Router, Standby};
 
 use crate::config::{AdmissionConfig, HttpConfig};
@@ -22,16 +28,12 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
 /// The largest request body accepted (PROTOCOL 2.3).
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
-
-/// Open connections beyond this wait in the listen backlog.
-const MAX_CONNECTIONS: usize = 4096;
 
 /// Everything the handlers share: what every mode reads, and the mode with its own parts.
 pub struct App {
@@ -43,8 +45,12 @@ pub struct App {
     pub http: HttpConfig,
     /// What a write must satisfy before it is scheduled.
     pub admission: AdmissionConfig,
+    /// Concurrent verifications and the memory reads share.
+    pub budgets: Budgets,
     /// Writes answer 503 until then (`WARMUP_DELAY`).
     pub warmup_until: Instant,
+    /// The operator's allow-lists, read-only mode and rate limits.
+    pub controls: controls::Controls,
     pub mode: Mode,
 }
 
@@ -85,6 +91,7 @@ fn route_label(route: &route::Route) -> &'static str {
         Route::Write => "write",
         Route::Timestamp => "timestamp",
         Route::Health => "health",
+        Route::Feed => "feed",
         Route::Metrics => "metrics",
         Route::ById(_) => "by_id",
         Route::Process(_) => "process",
@@ -102,6 +109,7 @@ async fn dispatch(
 ) -> Result<Response<Body>, ApiError> {
     match route {
         route::Route::Write => write::write(app, request).await,
+        route::Route::Feed => feed::feed(app, &request).await,
         route::Route::Preflight => Ok(Response::new(Full::new(Bytes::new()))),
         route::Route::NotFound => Err(ApiError::NoRoute),
         other => read::read(app, other, request.uri().query()).await,
@@ -116,7 +124,7 @@ pub async fn handle(app: Arc<App>, request: Request<Incoming>) -> Response<Body>
     let request_headers = request.headers().clone();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
-    let result = match preamble::preamble(&app, &route, request.uri().query()) {
+    let result = match preamble::preamble(&app, &route, &request) {
         preamble::Preamble::Answer(answer) => answer,
         preamble::Preamble::Continue => dispatch(&app, route, request).await,
     };
@@ -124,12 +132,22 @@ pub async fn handle(app: Arc<App>, request: Request<Incoming>) -> Response<Body>
         if let ApiError::Internal(detail) = &error {
             tracing::error!(detail, %path, "request failed");
         }
-        json_response(error.status(), error.body())
+        let mut response = json_response(error.status(), error.body());
+        if let Some(seconds) = error.retry_after_secs() {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     });
-    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+    // A body refused or timed out may still be arriving: close rather than drain it.
+    if matches!(
+        response.status(),
+        StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT
+    ) {
         response
             .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     add_cors(&request_headers, &mut response);
     let status = response.status().as_u16().to_string();
@@ -141,7 +159,7 @@ pub async fn handle(app: Arc<App>, request: Request<Incoming>) -> Response<Body>
 }
 
 /// Accepts connections until `shutdown` fires, then drains in-flight requests for at most
-/// `drain`.
+/// `drain`. Each connection lives within `app.http.connections` (see `conn`).
 pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
@@ -149,42 +167,24 @@ pub async fn serve(
     drain: Duration,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut connections = conn::Connections::new(&app.http.connections, shutdown.clone());
+    let reaper = tokio::spawn(connections.reaper());
     loop {
-        let permit = tokio::select! {
-            permit = connections.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            _ = shutdown.changed() => break,
-        };
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, _) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let app = app.clone();
-                let service = hyper::service::service_fn(move |request| {
+            () = connections.make_room() => {}
+            _ = shutdown.changed() => break,
+        }
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
                     let app = app.clone();
-                    async move { Ok::<_, std::convert::Infallible>(handle(app, request).await) }
-                });
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service);
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    if let Err(error) = connection.await {
-                        tracing::debug!(%error, "connection ended with an error");
-                    }
-                    drop(permit);
-                });
-            }
+                    connections.serve(stream, &graceful, move |mut request| {
+                        request.extensions_mut().insert(controls::PeerAddr(peer));
+                        handle(app.clone(), request)
+                    });
+                }
+                Err(error) => connections.accept_failed(error).await,
+            },
             _ = shutdown.changed() => break,
         }
     }
@@ -195,4 +195,5 @@ pub async fn serve(
     {
         tracing::warn!("in-flight requests did not finish within the drain deadline");
     }
+    reaper.abort();
 }

@@ -22,9 +22,13 @@ pub struct Primary {
     pub wallet: Arc<Wallet>,
 }
 
-/// A hot standby: the primary's identity, for `GET /`, and no sequencer.
+/// A hot standby (`su sync`): the primary's identity, for `GET /`, where writes go, and no
+/// sequencer and no wallet.
 pub struct Standby {
-    pub wallet: Arc<Wallet>,
+    /// The primary's wallet address, base64url.
+    pub address: String,
+    /// The primary's base URL (no trailing slash): writes are redirected there.
+    pub primary: String,
 }
 
 /// A router. Its placement table (process → SU) is not built yet, so it places nothing.
@@ -41,11 +45,12 @@ impl Mode {
         }
     }
 
-    /// The wallet whose address `GET /` reports; a router has none.
-    pub fn wallet(&self) -> Option<&Wallet> {
+    /// The address `GET /` reports: the wallet's, or a standby's primary's; a router has
+    /// none.
+    pub fn address(&self) -> Option<String> {
         match self {
-            Self::Primary(primary) => Some(&primary.wallet),
-            Self::Standby(standby) => Some(&standby.wallet),
+            Self::Primary(primary) => Some(primary.wallet.address_b64()),
+            Self::Standby(standby) => Some(standby.address.clone()),
             Self::Router(_) => None,
         }
     }

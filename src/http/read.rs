@@ -1,5 +1,6 @@
 //! Read handlers: info, timestamp, health, metrics, schedule pages, nodes, latest, process.
-//! Store work runs on blocking threads; nothing here goes through the shards.
+//! Store work runs on blocking threads; nothing here goes through the shards. Rendered
+//! responses hold their share of the read budget until hyper has sent and dropped them.
 
 use super::error::ApiError;
 use super::query::Query;
@@ -7,11 +8,12 @@ use super::route::Route;
 use super::{App, Body, json_response};
 use crate::ans104::b64;
 use crate::domain::{Id, format_block_height};
-use crate::reads::{self, PageRequest, ReadError};
+use crate::reads::{self, PageRequest, ReadError, Reservation};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
+use std::sync::Arc;
 
 /// The default page size (PROTOCOL 5.2).
 const DEFAULT_LIMIT: usize = 100;
@@ -23,17 +25,71 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, ReadError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|error| ApiError::Internal(error.to_string()))?
-        .map_err(ApiError::from)
-}
-
 fn ok_json(body: Vec<u8>) -> Result<Response<Body>, ApiError> {
     Ok(json_response(StatusCode::OK, body))
+}
+
+/// Rendered JSON and the read budget it holds; the budget goes back when hyper drops the
+/// body, once it is sent.
+struct Rendered {
+    json: Vec<u8>,
+    _reservation: Reservation,
+}
+
+impl AsRef<[u8]> for Rendered {
+    fn as_ref(&self) -> &[u8] {
+        &self.json
+    }
+}
+
+/// Times a read asks again after waiting for the budget (the first node of a page can only
+/// be as large as it was; more attempts would mean the store changed under it).
+const BUDGET_ATTEMPTS: usize = 4;
+
+/// Runs a rendering read on the blocking pool within the shared read budget. When the
+/// budget has no room for its first node, nothing is held while the read waits (at most
+/// `READ_QUEUE_MILLIS`) for that much, then it runs again; past the wait, 503.
+async fn budgeted(
+    app: &App,
+    work: impl Fn(&mut Reservation) -> Result<Vec<u8>, ReadError> + Send + Sync + 'static,
+) -> Result<Response<Body>, ApiError> {
+    let work = Arc::new(work);
+    let mut reservation = app.budgets.read.reservation();
+    for _ in 0..BUDGET_ATTEMPTS {
+        let run = work.clone();
+        let (result, held) = tokio::task::spawn_blocking(move || {
+            let result = run(&mut reservation);
+            (result, reservation)
+        })
+        .await
+        .map_err(|error| ApiError::Internal(error.to_string()))?;
+        reservation = held;
+        match result {
+            Ok(json) => {
+                let body = Bytes::from_owner(Rendered {
+                    json,
+                    _reservation: reservation,
+                });
+                let mut response = Response::new(Full::new(body));
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                return Ok(response);
+            }
+            Err(ReadError::NeedsMemory(bytes)) => {
+                drop(reservation);
+                reservation = app
+                    .budgets
+                    .read
+                    .reserve(bytes, app.budgets.read_wait)
+                    .await
+                    .ok_or(ReadError::NeedsMemory(bytes))?;
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(ApiError::from(ReadError::NeedsMemory(0)))
 }
 
 /// An id from the path; anything that is not a 43-character id cannot be stored here.
@@ -49,9 +105,9 @@ pub(super) async fn read(
     let query = Query::parse(query);
     match route {
         Route::Info => {
-            let wallet = app.mode.wallet().ok_or(ApiError::NoRoute)?;
+            let address = app.mode.address().ok_or(ApiError::NoRoute)?;
             let mut body = b"{\"address\":".to_vec();
-            crate::render::string(&mut body, &wallet.address_b64());
+            crate::render::string(&mut body, &address);
             body.extend_from_slice(format!(",\"timestamp\":\"{}\"}}", now_ms()).as_bytes());
             ok_json(body)
         }
@@ -79,14 +135,20 @@ pub(super) async fn read(
             let process = path_id(&id, ReadError::LatestNotAvailable)?;
             let store = app.store.clone();
             let show_anchor = query.has("show-anchor");
-            ok_json(blocking(move || reads::latest(&store, &process, show_anchor)).await?)
+            budgeted(app, move |reservation| {
+                reads::latest_within(&store, &process, show_anchor, reservation)
+            })
+            .await
         }
         Route::Process(id) => {
             let process = path_id(&id, ReadError::ProcessNotFound)?;
             let store = app.store.clone();
-            ok_json(blocking(move || reads::process_record(&store, &process)).await?)
+            budgeted(app, move |reservation| {
+                reads::process_record_within(&store, &process, reservation)
+            })
+            .await
         }
-        Route::Write | Route::Preflight | Route::NotFound => Err(ApiError::NoRoute),
+        Route::Write | Route::Feed | Route::Preflight | Route::NotFound => Err(ApiError::NoRoute),
     }
 }
 
@@ -100,6 +162,17 @@ async fn by_id(app: &App, id_text: &str, query: &Query) -> Result<Response<Body>
         }
         None => None,
     };
+    // The preamble checked the process allow-list against `process-id`; a path that names
+    // another process is that process's schedule, so it is checked too.
+    if scope.is_some_and(|scope| scope != id) && app.controls.refuses_read(&id) {
+        let store = app.store.clone();
+        let is_process = tokio::task::spawn_blocking(move || reads::is_process(&store, &id))
+            .await
+            .map_err(|error| ApiError::Internal(error.to_string()))??;
+        if is_process {
+            return Err(ApiError::ProcessNotAllowed(id_text.to_string()));
+        }
+    }
     let request = PageRequest {
         mode,
         limit,
@@ -107,14 +180,13 @@ async fn by_id(app: &App, id_text: &str, query: &Query) -> Result<Response<Body>
         max_read_bytes: app.http.max_read_memory,
     };
     let store = app.store.clone();
-    let body = blocking(move || {
+    budgeted(app, move |reservation| {
         // A process id always means its schedule (PROTOCOL 3.6 step 0).
         if reads::is_process(&store, &id)? {
-            return reads::page(&store, &id, &request);
+            return reads::page_within(&store, &id, &request, reservation);
         }
-        reads::node_by_id(&store, &id, scope.as_ref(), show_anchor)?
+        reads::node_by_id_within(&store, &id, scope.as_ref(), show_anchor, reservation)?
             .ok_or(ReadError::MessageOrProcessNotFound)
     })
-    .await?;
-    ok_json(body)
+    .await
 }

@@ -14,6 +14,9 @@ pub enum Route {
     ById(String),
     Process(String),
     Latest(String),
+    /// `GET /~su/log`: the change feed a standby follows (paths under `/~` never collide with
+    /// an id, DECISIONS 18).
+    Feed,
     Preflight,
     NotFound,
 }
@@ -30,6 +33,7 @@ pub fn route(method: &Method, path: &str) -> Route {
         (&Method::GET, ["timestamp"]) => Route::Timestamp,
         (&Method::GET, ["health"]) => Route::Health,
         (&Method::GET, ["metrics"]) => Route::Metrics,
+        (&Method::GET, ["~su", "log"]) => Route::Feed,
         (&Method::GET, [id]) if !id.is_empty() => Route::ById((*id).to_string()),
         (&Method::GET, ["processes", id]) if !id.is_empty() => Route::Process((*id).to_string()),
         (&Method::GET, [id, "latest"]) if !id.is_empty() => Route::Latest((*id).to_string()),
@@ -51,6 +55,7 @@ mod tests {
         check(Method::GET, "/timestamp", Route::Timestamp);
         check(Method::GET, "/health", Route::Health);
         check(Method::GET, "/metrics", Route::Metrics);
+        check(Method::GET, "/~su/log", Route::Feed);
         check(Method::GET, "/abc", Route::ById("abc".into()));
         check(Method::GET, "/processes/abc", Route::Process("abc".into()));
         check(Method::GET, "/abc/latest", Route::Latest("abc".into()));

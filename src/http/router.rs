@@ -46,7 +46,7 @@ pub(super) async fn write(
         WriteTarget::Item {
             stray_parameter: false,
         } => {
-            let item = parse_and_verify(body, &app.admission.accepted_signature_types).await?;
+            let item = parse_and_verify(app, body).await?;
             match item.kind {
                 ItemKind::Process => Err(router_error("Could not find a scheduler to assign")),
                 ItemKind::Message => Err(router_error(

@@ -72,6 +72,9 @@ pub enum AppendError {
     Stopped,
     #[error("{0}")]
     Rejected(#[from] Rejection),
+    /// Writes are unavailable (a storage fault); the cause is reported to the client.
+    #[error("writes are unavailable: {0}")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }

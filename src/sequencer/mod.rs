@@ -7,10 +7,12 @@
 
 mod command;
 mod committer;
+mod health;
 mod pending;
 mod shard;
 
 pub use command::{AppendError, DedupeHashes, Receipt, Rejection, Request};
+pub use health::{Fault, WriteHealth};
 
 use crate::domain::Id;
 use crate::store::Store;
@@ -60,7 +62,11 @@ struct Envelope {
 #[derive(Clone)]
 pub struct Sequencer {
     mailboxes: Arc<[Sender<Envelope>]>,
+    health: Arc<WriteHealth>,
 }
+
+/// A hook that runs before a shard stages each request: tests use it to make a shard panic.
+pub type FaultInjection = Box<dyn Fn(&Request) + Send + Sync>;
 
 /// Shared state the shards read.
 pub struct SequencerContext {
@@ -69,8 +75,10 @@ pub struct SequencerContext {
     pub block_height: Arc<AtomicU64>,
     /// Reject repeated dedupe hashes (`ENABLE_DEEP_HASH_CHECKS`); hashes are recorded anyway.
     pub dedupe_checks: bool,
-    /// Called once from the committer if a write fails: the server must stop (fail-stop).
-    pub on_fatal: Box<dyn Fn() + Send + Sync>,
+    /// Whether writes are available; shared with whoever reports it.
+    pub health: Arc<WriteHealth>,
+    /// `None` outside tests of the fault handling.
+    pub fault_injection: Option<FaultInjection>,
 }
 
 /// The running threads; join them after dropping every `Sequencer` clone.
@@ -136,6 +144,7 @@ impl Sequencer {
         Ok((
             Self {
                 mailboxes: mailboxes.into(),
+                health: context.health.clone(),
             },
             SequencerThreads { threads },
         ))
@@ -154,8 +163,24 @@ impl Sequencer {
         receipt.await.map_err(|_| AppendError::Stopped)?
     }
 
+    /// Whether writes are available, and why not.
+    pub fn health(&self) -> &WriteHealth {
+        &self.health
+    }
+
     /// Requests waiting in each shard's mailbox.
     pub fn queue_depths(&self) -> Vec<usize> {
         self.mailboxes.iter().map(Sender::len).collect()
+    }
+}
+
+/// The message of a caught panic, for the log and the 503 that reports it.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a panic".to_owned()
     }
 }

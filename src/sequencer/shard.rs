@@ -18,6 +18,8 @@ use std::time::Instant;
 pub(super) struct Staged {
     /// The shard that staged it (the committer counts each shard's durable entries).
     pub shard: usize,
+    /// The write epoch it was staged in; the committer writes only the current epoch's.
+    pub epoch: u64,
     pub entry: Option<StagedEntry>,
     /// Set by the committer when it takes `entry` into a commit.
     pub had_entry: bool,
@@ -43,6 +45,8 @@ pub(super) struct Shard {
     /// Set when the current request's rejection rests on an entry not yet durable: it is then
     /// answered through the committer, after that entry's commit, never before.
     rejection_waits_for_commit: bool,
+    /// The write epoch this shard's memory belongs to (`WriteHealth`).
+    epoch: u64,
 }
 
 fn now_ms() -> u64 {
@@ -70,7 +74,23 @@ impl Shard {
             staged: 0,
             durable,
             rejection_waits_for_commit: false,
+            epoch: 0,
         }
+    }
+
+    /// After a fault: forgets every tip and in-flight fact (they may be ahead of the disk),
+    /// so tips are reloaded from the reopened store. The committer wrote nothing of the old
+    /// epoch since the fault, so the durable counter is final for it.
+    fn reset(&mut self, epoch: u64) {
+        self.tips.clear();
+        self.pending = Pending::default();
+        self.staged = self.durable.load(Ordering::Acquire);
+        self.epoch = epoch;
+        tracing::info!(
+            shard = self.index,
+            epoch,
+            "shard reloads its tips from the store"
+        );
     }
 
     /// Moves the facts of entries the committer has made durable out of `pending`.
@@ -87,36 +107,91 @@ impl Shard {
     pub(super) fn run(mut self, inbox: Receiver<Envelope>) {
         let shard_label = self.index.to_string();
         while let Ok(Envelope { request, reply }) = inbox.recv() {
-            let started = Instant::now();
-            self.settle(&shard_label);
-            self.rejection_waits_for_commit = false;
-            let (entry, answer) = match self.stage(request) {
-                Ok((entry, receipt)) => {
-                    metrics::histogram!("su_sequencer_stage_seconds", "shard" => shard_label.clone())
-                        .record(started.elapsed().as_secs_f64());
-                    (entry, Ok(receipt))
-                }
-                Err(error) if self.rejection_waits_for_commit => (None, Err(error)),
-                Err(error) => {
-                    let _ = reply.send(Err(error));
-                    continue;
-                }
-            };
-            if entry.is_some() {
-                self.staged += 1;
+            let epoch = self.context.health.epoch();
+            if epoch % 2 == 1 {
+                let cause = self.context.health.fault().map(|fault| fault.cause);
+                let _ = reply.send(Err(AppendError::Unavailable(
+                    cause.unwrap_or_else(|| "writes are unavailable".to_owned()),
+                )));
+                continue;
             }
-            let staged = Staged {
-                shard: self.index,
-                entry,
-                had_entry: false,
-                answer,
-                reply,
-            };
-            if self.committer.send(staged).is_err() {
-                tracing::error!(shard = self.index, "committer stopped; shard exits");
-                return;
+            if epoch != self.epoch {
+                self.reset(epoch);
+            }
+            // A panic (a bug) must not kill the shard: its memory may be inconsistent, so
+            // writes become unavailable until the committer has reopened the store and a new
+            // epoch makes every shard reload its tips.
+            let mut reply = Some(reply);
+            let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.handle(request, &mut reply, epoch, &shard_label)
+            }));
+            match handled {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(panic) => {
+                    let cause = format!(
+                        "shard {} failed: {}",
+                        self.index,
+                        super::panic_message(&*panic)
+                    );
+                    tracing::error!(cause, "writes are unavailable");
+                    self.context.health.fail(cause.clone());
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Err(AppendError::Unavailable(cause)));
+                    }
+                }
             }
         }
+    }
+
+    /// Stages one request and hands it to the committer (or answers it at once). Returns
+    /// false when the committer is gone.
+    fn handle(
+        &mut self,
+        request: Request,
+        reply: &mut Option<Reply>,
+        epoch: u64,
+        shard_label: &str,
+    ) -> bool {
+        let started = Instant::now();
+        if let Some(fault) = &self.context.fault_injection {
+            fault(&request);
+        }
+        self.settle(shard_label);
+        self.rejection_waits_for_commit = false;
+        let (entry, answer) = match self.stage(request) {
+            Ok((entry, receipt)) => {
+                metrics::histogram!("su_sequencer_stage_seconds", "shard" => shard_label.to_owned())
+                    .record(started.elapsed().as_secs_f64());
+                (entry, Ok(receipt))
+            }
+            Err(error) if self.rejection_waits_for_commit => (None, Err(error)),
+            Err(error) => {
+                if let Some(reply) = reply.take() {
+                    let _ = reply.send(Err(error));
+                }
+                return true;
+            }
+        };
+        let Some(reply) = reply.take() else {
+            return true;
+        };
+        if entry.is_some() {
+            self.staged += 1;
+        }
+        let staged = Staged {
+            shard: self.index,
+            epoch,
+            entry,
+            had_entry: false,
+            answer,
+            reply,
+        };
+        if self.committer.send(staged).is_err() {
+            tracing::error!(shard = self.index, "committer stopped; shard exits");
+            return false;
+        }
+        true
     }
 
     /// The process's newest tip: staged, else cached, else from disk. A tip not yet durable
@@ -343,6 +418,12 @@ impl Shard {
     }
 }
 
+/// A store error while staging: a fault of the disk is a 503 with its cause (nothing was
+/// staged), anything else an internal error.
 fn internal(error: StoreError) -> AppendError {
-    AppendError::Internal(error.to_string())
+    if error.is_storage_fault() {
+        AppendError::Unavailable(format!("the store could not be read: {error}"))
+    } else {
+        AppendError::Internal(error.to_string())
+    }
 }

@@ -46,7 +46,8 @@ pub(super) fn upgrade_in_progress(db: &DB) -> Result<bool, StoreError> {
 }
 
 pub(super) fn upgrade_v1_to_v2(store: &Store, stop: UpgradeStop) -> Result<(), StoreError> {
-    let db = &store.db;
+    let guard = store.db()?;
+    let db: &DB = &guard;
     let meta = handle(db, cf::META);
     let resume_after: Option<Id> = match db.get_cf(meta, CURSOR_KEY)? {
         None => {
@@ -126,7 +127,8 @@ fn upgrade_process(
     rewritten: &mut u64,
     stop: UpgradeStop,
 ) -> Result<(), StoreError> {
-    let db = &store.db;
+    let guard = store.db()?;
+    let db: &DB = &guard;
     let recorded: HashSet<DedupeHash> = store.dedupe_hashes(process)?.into_iter().collect();
     let mut attributed: HashSet<DedupeHash> = HashSet::new();
     let (mut assignments, mut others) = (Vec::new(), Vec::new());

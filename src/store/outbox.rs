@@ -56,9 +56,8 @@ impl Store {
     /// empty), in key order. A corrupt value is reported, not fatal, so one bad row cannot
     /// stop the queue.
     pub fn scan_outbox_after(&self, after: &[u8], max: usize) -> Result<OutboxScan, StoreError> {
-        let mut iter = self
-            .db
-            .raw_iterator_cf_opt(super::cf(&self.db, cf::OUTBOX), ReadOptions::default());
+        let db = self.db()?;
+        let mut iter = db.raw_iterator_cf_opt(super::cf(&db, cf::OUTBOX), ReadOptions::default());
         if after.is_empty() {
             iter.seek_to_first();
         } else {
@@ -85,7 +84,8 @@ impl Store {
 
     /// How many rows the outbox holds and its greatest key: one pass, once at start.
     pub fn count_outbox(&self) -> Result<(u64, Option<Vec<u8>>), StoreError> {
-        let mut iter = self.db.raw_iterator_cf(super::cf(&self.db, cf::OUTBOX));
+        let db = self.db()?;
+        let mut iter = db.raw_iterator_cf(super::cf(&db, cf::OUTBOX));
         iter.seek_to_first();
         let mut count = 0;
         let mut last = None;
@@ -100,9 +100,8 @@ impl Store {
 
     /// The row under `key`, if it is still queued.
     pub fn outbox_row(&self, key: &[u8]) -> Result<Option<OutboxRow>, StoreError> {
-        let value = self
-            .db
-            .get_pinned_cf(super::cf(&self.db, cf::OUTBOX), key)?;
+        let db = self.db()?;
+        let value = db.get_pinned_cf(super::cf(&db, cf::OUTBOX), key)?;
         Ok(value.and_then(|value| decode_row(key, &value)))
     }
 
@@ -123,16 +122,17 @@ impl Store {
     /// Deletes rows in one batch (not synced: a lost delete is one more upload); returns
     /// how many of them existed.
     pub fn delete_outbox_rows(&self, keys: &[Vec<u8>]) -> Result<usize, StoreError> {
-        let outbox = super::cf(&self.db, cf::OUTBOX);
+        let db = self.db()?;
+        let outbox = super::cf(&db, cf::OUTBOX);
         let mut batch = WriteBatch::default();
         let mut existing = 0;
         for key in keys {
-            if self.db.get_pinned_cf(outbox, key)?.is_some() {
+            if db.get_pinned_cf(outbox, key)?.is_some() {
                 existing += 1;
             }
             batch.delete_cf(outbox, key);
         }
-        self.db.write(batch)?;
+        db.write(batch)?;
         Ok(existing)
     }
 
@@ -144,8 +144,9 @@ impl Store {
         ids: &[Id],
         enqueued_ms: u64,
     ) -> Result<Vec<OutboxRow>, StoreError> {
+        let db = self.db()?;
         let sequence = self.last_sequence()?;
-        let outbox = super::cf(&self.db, cf::OUTBOX);
+        let outbox = super::cf(&db, cf::OUTBOX);
         let mut batch = WriteBatch::default();
         let mut rows = Vec::with_capacity(ids.len());
         for id in ids {
@@ -162,7 +163,7 @@ impl Store {
         }
         let mut options = WriteOptions::default();
         options.set_sync(true);
-        self.db.write_opt(batch, &options)?;
+        db.write_opt(batch, &options)?;
         Ok(rows)
     }
 }
@@ -194,8 +195,11 @@ mod tests {
         let rows = store
             .requeue_outbox(&[[1; 32], [2; 32], [3; 32]], 10)
             .unwrap();
-        let outbox = super::super::cf(&store.db, cf::OUTBOX);
-        store.db.put_cf(outbox, [9u8; 5], [1u8; 3]).unwrap();
+        {
+            let db = store.db().unwrap();
+            let outbox = super::super::cf(&db, cf::OUTBOX);
+            db.put_cf(outbox, [9u8; 5], [1u8; 3]).unwrap();
+        }
         assert_eq!(store.count_outbox().unwrap().0, 4);
         let first = store.scan_outbox_after(&[], 2).unwrap();
         assert_eq!(first.rows, rows[..2]);

@@ -1,9 +1,12 @@
 //! The gateway client: network info, transaction status, raw data, GraphQL metadata, and
 //! existence checks, as PROTOCOL 10.1–10.2 describe them.
 
+use crate::ans104::deep_hash::{BlobHasher, Digest48};
 use crate::config::UpstreamConfig;
 use serde::Deserialize;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Semaphore;
 
 /// Why a gateway call failed.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +21,12 @@ pub enum GatewayError {
     Json(String),
     #[error("Transaction not found")]
     NotFound,
+    /// `/raw` declared or sent more than `RAW_DOWNLOAD_MAX_BYTES`; the download was stopped.
+    #[error("Transaction data is larger than {0} bytes")]
+    TooLarge(u64),
+    /// Every `/raw` download slot stayed taken for the whole gateway timeout.
+    #[error("too many transaction downloads in progress")]
+    Busy,
 }
 
 /// A transaction as GraphQL describes it (the fields the dedupe hash needs).
@@ -45,6 +54,10 @@ pub struct Gateway {
     arweave_url: Option<String>,
     graphql_url: Option<String>,
     existence_urls: Vec<String>,
+    /// `/raw` downloads in flight at once (`RAW_DOWNLOAD_CONCURRENCY`), shared by clones.
+    downloads: Arc<Semaphore>,
+    raw_max_bytes: u64,
+    timeout: Duration,
 }
 
 /// Attempts per gateway GET, and the pause before the second (then twice that).
@@ -63,8 +76,9 @@ struct Status {
 
 impl Gateway {
     pub fn new(config: &UpstreamConfig) -> Result<Self, GatewayError> {
+        let timeout = Duration::from_secs(config.timeout_secs.max(1));
         let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(config.timeout_secs.max(1)))
+            .timeout(timeout)
             .connect_timeout(Duration::from_secs(config.timeout_secs.clamp(1, 5)))
             .build()?;
         Ok(Self {
@@ -72,6 +86,9 @@ impl Gateway {
             arweave_url: config.arweave_url.clone(),
             graphql_url: config.graphql_url.clone(),
             existence_urls: config.arweave_url_list.clone(),
+            downloads: Arc::new(Semaphore::new(config.raw_concurrency.max(1))),
+            raw_max_bytes: config.raw_max_bytes,
+            timeout,
         })
     }
 
@@ -138,10 +155,32 @@ impl Gateway {
         Ok(status.number_of_confirmations)
     }
 
-    /// `GET /raw/{id}` → the data bytes.
-    pub async fn raw(&self, id: &str) -> Result<Vec<u8>, GatewayError> {
-        let response = self.get_ok(format!("{}/raw/{id}", self.arweave()?)).await?;
-        Ok(response.bytes().await?.to_vec())
+    /// `GET /raw/{id}` → the deep hash of the data as one blob, hashed chunk by chunk as it
+    /// arrives, so a download never holds more than a chunk. At most
+    /// `RAW_DOWNLOAD_CONCURRENCY` run at once (a caller waits at most the gateway timeout
+    /// for a slot), and data over `RAW_DOWNLOAD_MAX_BYTES` stops the download.
+    pub async fn raw_blob_hash(&self, id: &str) -> Result<Digest48, GatewayError> {
+        let url = format!("{}/raw/{id}", self.arweave()?);
+        let _slot = tokio::time::timeout(self.timeout, self.downloads.clone().acquire_owned())
+            .await
+            .map_err(|_| GatewayError::Busy)?
+            .map_err(|_| GatewayError::Busy)?;
+        let mut response = self.get_ok(url).await?;
+        let limit = self.raw_max_bytes;
+        if response
+            .content_length()
+            .is_some_and(|declared| declared > limit)
+        {
+            return Err(GatewayError::TooLarge(limit));
+        }
+        let mut hasher = BlobHasher::new();
+        while let Some(chunk) = response.chunk().await? {
+            if hasher.len() + chunk.len() as u64 > limit {
+                return Err(GatewayError::TooLarge(limit));
+            }
+            hasher.update(&chunk);
+        }
+        Ok(hasher.finish())
     }
 
     /// `HEAD {url}/{id}` on each existence gateway in order; true at the first 2xx.

@@ -1,5 +1,6 @@
-//! Fake upstreams on 127.0.0.1:0 speaking the real wire formats (PROTOCOL 10.1–10.3): an
-//! Arweave gateway with GraphQL, and a bundler (+ cache) whose behaviour a test can change.
+//! Fake upstreams on 127.0.0.1:0 speaking the real wire formats (PROTOCOL 10.1–10.4): an
+//! Arweave gateway with GraphQL, a bundler (+ cache) whose behaviour a test can change, and
+//! an allow-list server whose answer a test can change or make fail.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{Read, Write};
@@ -440,5 +441,97 @@ impl FakeBundler {
     /// Every `POST /tx/arweave` connection that reached the handler, whatever the mode.
     pub fn attempts(&self) -> usize {
         self.attempts.load(Ordering::SeqCst)
+    }
+}
+
+/// How the fake allow-list server answers `GET /list`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListAnswer {
+    /// 200 with this body (JSON, or anything a test wants the SU to refuse).
+    Body(String),
+    /// This status, with a JSON error body.
+    Fail(u16),
+    /// Close the connection without an answer.
+    Down,
+}
+
+/// An allow-list URL (`IP_WHITELIST_URL`, `PROCESS_WHITELIST_URL`) whose answer a test sets.
+pub struct FakeAllowList {
+    pub server: FakeServer,
+    answer: Arc<Mutex<ListAnswer>>,
+    fetches: Arc<AtomicUsize>,
+}
+
+impl FakeAllowList {
+    pub fn start(answer: ListAnswer) -> Self {
+        let answer = Arc::new(Mutex::new(answer));
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let (shared, counter) = (answer.clone(), fetches.clone());
+        let server = FakeServer::start(Arc::new(move |request: &HttpRequest| {
+            if (request.method.as_str(), request.path.as_str()) != ("GET", "/list") {
+                return not_found();
+            }
+            counter.fetch_add(1, Ordering::SeqCst);
+            match shared.lock().unwrap().clone() {
+                ListAnswer::Body(body) => reply(200, body.as_bytes()),
+                ListAnswer::Fail(status) => reply(status, b"{\"error\":\"list unavailable\"}"),
+                ListAnswer::Down => None,
+            }
+        }));
+        Self {
+            server,
+            answer,
+            fetches,
+        }
+    }
+
+    /// A JSON list of IPs, as `IP_WHITELIST_URL` serves it.
+    pub fn ips(ips: &[&str]) -> ListAnswer {
+        ListAnswer::Body(serde_json::json!(ips).to_string())
+    }
+
+    /// A process allow-list (PROTOCOL 8.2): `(process id, su url, read_only)` entries.
+    pub fn processes(entries: &[(&str, &str, Option<bool>)]) -> ListAnswer {
+        let mut processes = serde_json::Map::new();
+        let mut sus = serde_json::Map::new();
+        for (id, su, read_only) in entries {
+            let mut entry = serde_json::json!({"su": su, "db_name": "su_a"});
+            if let Some(read_only) = read_only {
+                entry["read_only"] = serde_json::json!(read_only);
+            }
+            processes.insert(id.to_string(), entry);
+            sus.insert(
+                su.to_string(),
+                serde_json::json!({"dbs": [{"db_name": "su_a", "efs_name": "efs_a"}]}),
+            );
+        }
+        ListAnswer::Body(serde_json::json!({"sus": sus, "processes": processes}).to_string())
+    }
+
+    pub fn url(&self) -> String {
+        format!("{}/list", self.server.url())
+    }
+
+    pub fn set(&self, answer: ListAnswer) {
+        *self.answer.lock().unwrap() = answer;
+    }
+
+    /// `GET /list` requests so far.
+    pub fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+
+    /// Waits until the SU has fetched, and applied, the answer set now: the fetch after the
+    /// next one starts only once that one was handled, since the SU refreshes one at a time.
+    pub fn wait_for_refresh(&self) {
+        let target = self.fetches() + 2;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.fetches() < target {
+            assert!(
+                Instant::now() < deadline,
+                "the SU did not fetch its allow-list again"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }

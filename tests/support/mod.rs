@@ -151,10 +151,15 @@ impl SuCommand {
     /// and returns once it logs its `serving` line.
     pub fn serve(self) -> TestSu {
         assert!(self.args.is_empty(), "serve sets its own arguments");
+        self.args(["serve", "--bind", "127.0.0.1", "--port", "0"])
+            .daemon()
+    }
+
+    /// Runs a long-lived subcommand given with `args` (which must bind 127.0.0.1, port 0),
+    /// logging at `info` unless the test sets `SU_LOG`, and returns once it logs `serving`.
+    pub fn daemon(self) -> TestSu {
         let data_dir = self.data_dir.clone();
-        let (cwd, mut command) = self
-            .args(["serve", "--bind", "127.0.0.1", "--port", "0"])
-            .command();
+        let (cwd, mut command) = self.command();
         if !command.get_envs().any(|(name, _)| name == "SU_LOG") {
             command.env("SU_LOG", "info");
         }

@@ -1,9 +1,10 @@
 //! Write stage 2, admit: a `VerifiedItem` (or an assignment request) → `AdmittedWrite`, by
-//! the reference's validation order (PROTOCOL 4.1) and the size limit (4.5). Gateway checks
-//! that decide admission (On-Boot) run here, before anything reaches a shard. Allow-lists
-//! and rate limits belong here too.
+//! the reference's validation order (PROTOCOL 4.1) and the size limit (4.5). The per-signer
+//! rate limit and the process allow-list (`http::controls`) apply here, and gateway checks
+//! that decide admission (On-Boot) run here, before anything reaches a shard.
 
 use super::verify::{ItemKind, VerifiedItem};
+use crate::ans104::b64;
 use crate::config::AdmissionConfig;
 use crate::http::App;
 use crate::http::error::ApiError;
@@ -55,15 +56,17 @@ pub(crate) fn process_of(item: &VerifiedItem) -> Result<[u8; 32], ApiError> {
     }
 }
 
-/// Validates a Process or Message in the reference's order. `stray_parameter` is true when
-/// only one of `process-id` and `assign` was sent.
+/// Validates a Process or Message in the reference's order, after the signer's rate limit.
+/// `stray_parameter` is true when only one of `process-id` and `assign` was sent.
 pub(crate) async fn admit_item(
     app: &App,
     item: VerifiedItem,
     stray_parameter: bool,
 ) -> Result<AdmittedWrite, ApiError> {
+    app.controls.admit_owner(&item.owner_address)?;
     check_size(&app.admission, Some(&item), item.body.len())?;
     let process = process_of(&item)?;
+    app.controls.check_process_write(&process)?;
     if stray_parameter {
         return Err(ApiError::BadRequest(
             "If sending assign or process-id, you must send both.".into(),
@@ -82,6 +85,7 @@ pub(crate) async fn admit_item(
     }
     let request = match item.kind {
         ItemKind::Process => {
+            app.controls.check_spawn()?;
             if !item.has_module_and_scheduler {
                 return Err(ApiError::BadRequest(
                     "Required Module and Scheduler tags for Process type not present".into(),
@@ -105,8 +109,13 @@ pub(crate) async fn admit_item(
     Ok(AdmittedWrite { request })
 }
 
+/// `On-Boot` names a transaction that must exist: only a 43-character base64url id is ever
+/// sent to a gateway (a value like `../info?x=` would choose the gateway path).
 async fn check_on_boot(app: &App, on_boot: &str) -> Result<(), ApiError> {
     let invalid = || ApiError::BadRequest("Invalid tx id for On-Boot tag".into());
+    if b64::decode_id(on_boot).is_none() {
+        return Err(invalid());
+    }
     if !app.gateway.is_online() {
         // Offline (no gateway configured): the transaction cannot be checked; accept it.
         tracing::debug!(on_boot, "no gateway configured; On-Boot not checked");

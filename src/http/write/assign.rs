@@ -3,8 +3,9 @@
 //! item to verify; the gateway I/O happens here, before the request reaches a shard.
 
 use super::admit::{AdmittedWrite, check_size};
-use crate::ans104::dedupe::{DedupeInput, TagOrder, dedupe_hash};
-use crate::ans104::{DataItem, b64};
+use crate::ans104::dedupe::{HashedDedupeInput, TagOrder, dedupe_hash_of_hashed};
+use crate::ans104::{DataItem, b64, limits};
+use crate::domain::{AssignmentFields, assignment_tags};
 use crate::http::App;
 use crate::http::error::ApiError;
 use crate::http::query::Query;
@@ -48,18 +49,46 @@ fn gateway_error(error: GatewayError) -> ApiError {
     match error {
         GatewayError::NotFound => builder("Transaction not found"),
         GatewayError::NotConfigured => builder("Transaction not found (no gateway is configured)"),
+        GatewayError::Busy => ApiError::Unavailable("too many transaction downloads in progress"),
         other => ApiError::BadRequest(other.to_string()),
     }
 }
 
-/// The dedupe hashes of an AOP-1 transaction, from GraphQL and `/raw`.
+/// The Assignment of `exclude` must keep the ANS-104 limits: it is measured with the widest
+/// values its other tags can take (20-digit nonce and timestamp), so it fits whatever slot
+/// the shard gives it.
+fn check_exclude(
+    process: [u8; 32],
+    transaction: [u8; 32],
+    exclude: &[String],
+) -> Result<(), ApiError> {
+    let widest = AssignmentFields {
+        process,
+        nonce: u64::MAX,
+        hash_chain: [0; 32],
+        block_height: u64::MAX,
+        timestamp: u64::MAX,
+        message: Some(transaction),
+        exclude: exclude.to_vec(),
+    };
+    limits::check_draft_tags(&assignment_tags(&widest)).map_err(|error| {
+        ApiError::BadRequest(format!("exclude makes the Assignment too large: {error}"))
+    })
+}
+
+/// The dedupe hashes of an AOP-1 transaction, from GraphQL and `/raw` (streamed into the
+/// deep hash, never held whole).
 async fn transaction_hashes(app: &App, transaction: &str) -> Result<DedupeHashes, ApiError> {
     let metadata = app
         .gateway
         .transaction(transaction)
         .await
         .map_err(gateway_error)?;
-    let data = app.gateway.raw(transaction).await.map_err(gateway_error)?;
+    let data_hash = app
+        .gateway
+        .raw_blob_hash(transaction)
+        .await
+        .map_err(gateway_error)?;
     let decode = |value: &Option<String>| -> Vec<u8> {
         value
             .as_deref()
@@ -74,15 +103,15 @@ async fn transaction_hashes(app: &App, transaction: &str) -> Result<DedupeHashes
         .iter()
         .map(|tag| (tag.name.as_str(), tag.value.as_str()))
         .collect();
-    let input = DedupeInput {
+    let input = HashedDedupeInput {
         target: &target,
         anchor: &anchor,
         tags: &tags,
-        data: &data,
+        data_hash,
     };
     Ok(DedupeHashes {
-        ordered: dedupe_hash(&input, TagOrder::Sorted),
-        unordered: dedupe_hash(&input, TagOrder::AsGiven),
+        ordered: dedupe_hash_of_hashed(&input, TagOrder::Sorted),
+        unordered: dedupe_hash_of_hashed(&input, TagOrder::AsGiven),
     })
 }
 
@@ -93,7 +122,8 @@ pub(crate) struct AssignTarget {
 }
 
 /// Validates an assignment in the reference's order: size, hosted process, transaction id,
-/// then the gateway (confirmations for `base-layer`, otherwise the dedupe hashes).
+/// then (our addition) that `exclude` keeps the Assignment within the ANS-104 limits, then
+/// the gateway (confirmations for `base-layer`, otherwise the dedupe hashes).
 pub(crate) async fn admit_assignment(
     app: &App,
     target: &AssignTarget,
@@ -102,6 +132,7 @@ pub(crate) async fn admit_assignment(
 ) -> Result<AdmittedWrite, ApiError> {
     check_size(&app.admission, None, body_len)?;
     let (process_text, transaction_text) = (target.process.as_str(), target.transaction.as_str());
+    app.controls.check_process_write_text(process_text)?;
     let not_found = || ApiError::Rejected(Rejection::ProcessNotFound);
     let process = b64::decode_id(process_text).ok_or_else(not_found)?;
     let store = app.store.clone();
@@ -122,6 +153,7 @@ pub(crate) async fn admit_assignment(
         Some(list) => list.split(',').map(str::to_string).collect(),
         None => Vec::new(),
     };
+    check_exclude(process, transaction, &exclude)?;
     let dedupe = if query.has("base-layer") {
         let depth = settlement_depth(app, process).await?;
         let confirmations = app

@@ -8,13 +8,13 @@ pub(crate) mod assign;
 pub(crate) mod schedule;
 pub(crate) mod verify;
 
+use super::body::BodyLimits;
 use super::error::ApiError;
 use super::mode::Mode;
 use super::query::Query;
 use super::{App, Body, MAX_BODY_BYTES};
 use assign::AssignTarget;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
 use hyper::Request;
 use hyper::body::Incoming;
 use std::time::Instant;
@@ -43,28 +43,20 @@ impl WriteTarget {
     }
 }
 
-/// The body, at most `MAX_BODY_BYTES` (413 beyond).
-async fn read_body(request: Request<Incoming>) -> Result<Bytes, ApiError> {
-    let declared = request
-        .headers()
-        .get(hyper::header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
-        return Err(ApiError::TooLarge(MAX_BODY_BYTES));
-    }
-    match Limited::new(request.into_body(), MAX_BODY_BYTES)
-        .collect()
-        .await
-    {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-            Err(ApiError::TooLarge(MAX_BODY_BYTES))
-        }
-        Err(error) => Err(ApiError::BadRequest(format!(
-            "could not read the request body: {error}"
-        ))),
-    }
+/// The body, at most `MAX_BODY_BYTES` (413 beyond), within the connection limits' body
+/// timeout and minimum rate (408 otherwise). With `item_header`, a body whose item header
+/// declares more tags or tag bytes than ANS-104 allows is refused as soon as the header is
+/// in, without reading the rest (hyper then closes the connection after the answer).
+async fn read_body(
+    request: Request<Incoming>,
+    app: &App,
+    item_header: bool,
+) -> Result<Bytes, ApiError> {
+    let limits = BodyLimits::new(MAX_BODY_BYTES, &app.http.connections);
+    let mut check = |received: &[u8]| verify::check_declared_tags(received);
+    let head_check: Option<super::body::HeadCheck<'_>> =
+        if item_header { Some(&mut check) } else { None };
+    Ok(super::body::read(request, limits, head_check).await?)
 }
 
 /// Serves `POST /` after the preamble let it through.
@@ -75,7 +67,8 @@ pub(super) async fn write(
     let started = Instant::now();
     let query = Query::parse(request.uri().query());
     let target = WriteTarget::from_query(&query);
-    let body = read_body(request).await?;
+    let item_header = matches!(target, WriteTarget::Item { .. });
+    let body = read_body(request, app, item_header).await?;
     match &app.mode {
         Mode::Primary(primary) => {
             let admitted = admit(app, &target, &query, body).await?;
@@ -99,8 +92,7 @@ async fn admit(
             assign::admit_assignment(app, assign, query, body.len()).await
         }
         WriteTarget::Item { stray_parameter } => {
-            let accepted = &app.admission.accepted_signature_types;
-            let item = verify::parse_and_verify(body, accepted).await?;
+            let item = verify::parse_and_verify(app, body).await?;
             admit::admit_item(app, item, *stray_parameter).await
         }
     }

@@ -2,18 +2,14 @@
 //! It reads the facts the later stages need and decides nothing about admission, so a
 //! router can run it to learn where an item belongs.
 
-use crate::ans104::dedupe::{TagOrder, item_dedupe_hash};
-use crate::ans104::{DataItem, b64, verify};
+use crate::ans104::dedupe::item_dedupe_hashes;
+use crate::ans104::item::{ParseError, declared_tag_counts, header_complete};
+use crate::ans104::{DataItem, b64, limits, verify};
 use crate::domain::Id;
+use crate::http::App;
 use crate::http::error::ApiError;
 use crate::sequencer::DedupeHashes;
 use bytes::Bytes;
-
-/// ANS-104 limits enforced on new writes (DECISIONS 5).
-const MAX_TAGS: usize = 128;
-const MAX_TAG_NAME: usize = 1024;
-const MAX_TAG_VALUE: usize = 3072;
-const MAX_TAG_BYTES: usize = 4096;
 
 /// A parsed item whose signature verified, with what the item says; it owns its bytes.
 pub(crate) struct VerifiedItem {
@@ -42,20 +38,49 @@ pub(crate) enum ItemKind {
 }
 
 /// Runs `verify_item` on the blocking pool: parsing and signature checks never run on an
-/// async worker.
-pub(crate) async fn parse_and_verify(
-    body: Bytes,
-    accepted_signature_types: &[u16],
-) -> Result<VerifiedItem, ApiError> {
-    let accepted = accepted_signature_types.to_vec();
-    tokio::task::spawn_blocking(move || verify_item(body, &accepted))
+/// async worker, and at most `VERIFY_CONCURRENCY` run at once (the others wait their turn).
+pub(crate) async fn parse_and_verify(app: &App, body: Bytes) -> Result<VerifiedItem, ApiError> {
+    let accepted = app.admission.accepted_signature_types.clone();
+    let permit = app
+        .budgets
+        .verify
+        .clone()
+        .acquire_owned()
         .await
-        .map_err(|error| ApiError::Internal(error.to_string()))?
+        .map_err(|error| ApiError::Internal(error.to_string()))?;
+    tokio::task::spawn_blocking(move || {
+        let verified = verify_item(body, &accepted);
+        drop(permit);
+        verified
+    })
+    .await
+    .map_err(|error| ApiError::Internal(error.to_string()))?
+}
+
+/// What the first bytes of a body say about an item's tags, before the rest has arrived:
+/// `Ok(true)` once the header was read and keeps the ANS-104 counts, `Ok(false)` while it is
+/// incomplete, and the client's error when it declares too many tags or tag bytes.
+pub(crate) fn check_declared_tags(prefix: &[u8]) -> Result<bool, ApiError> {
+    match declared_tag_counts(prefix) {
+        Some((count, bytes)) => limits::check_header(count, bytes)
+            .map(|()| true)
+            .map_err(|error| ApiError::BadRequest(error.to_string())),
+        None => Ok(header_complete(prefix)),
+    }
+}
+
+fn parse_error(error: ParseError) -> ApiError {
+    match error {
+        ParseError::Limits(limit) => ApiError::BadRequest(limit.to_string()),
+        other => ApiError::Item(other.to_string()),
+    }
 }
 
 /// Parses the item, checks its signature type and signature, and reads its `Type` tag.
+/// A header declaring more tags or tag bytes than ANS-104 allows is refused before any tag
+/// is decoded; the dedupe hashes are computed only for an item whose tags keep the limits.
 fn verify_item(body: Bytes, accepted: &[u16]) -> Result<VerifiedItem, ApiError> {
-    let item = DataItem::parse(&body).map_err(|error| ApiError::Item(error.to_string()))?;
+    let item = DataItem::parse_within_limits(&body).map_err(parse_error)?;
     if !accepted.contains(&item.signature_type.0) {
         return Err(ApiError::Item(format!(
             "Unsupported signature type {}",
@@ -75,7 +100,14 @@ fn verify_item(body: Bytes, accepted: &[u16]) -> Result<VerifiedItem, ApiError> 
         .find(|tag| tag.name.ends_with("+link") || tag.value.ends_with("+link"))
         .map(|tag| tag.name.to_string());
     let from_process = item.tag("From-Process").map(str::to_string);
-    let dedupe = from_process.as_ref().map(|_| pushed_message_hashes(&item));
+    let limits_error = limits::check_tags(item.tags.iter().map(|tag| (tag.name, tag.value)))
+        .err()
+        .map(|error| error.to_string());
+    // An item over the limits is refused in admission; its hashes would be wasted work.
+    let dedupe = match (&from_process, &limits_error) {
+        (Some(_), None) => Some(pushed_message_hashes(&item)),
+        _ => None,
+    };
     Ok(VerifiedItem {
         // A `Bytes` clone shares the buffer the item borrows from.
         body: body.clone(),
@@ -88,44 +120,93 @@ fn verify_item(body: Bytes, accepted: &[u16]) -> Result<VerifiedItem, ApiError> 
         link_tag,
         has_module_and_scheduler: item.tag("Module").is_some() && item.tag("Scheduler").is_some(),
         on_boot: item.tag("On-Boot").map(str::to_string),
-        limits_error: limits_error(&item),
+        limits_error,
         dedupe,
     })
 }
 
 fn pushed_message_hashes(item: &DataItem<'_>) -> DedupeHashes {
-    DedupeHashes {
-        ordered: item_dedupe_hash(item, TagOrder::Sorted),
-        unordered: item_dedupe_hash(item, TagOrder::AsGiven),
-    }
+    let (ordered, unordered) = item_dedupe_hashes(item);
+    DedupeHashes { ordered, unordered }
 }
 
-/// The first ANS-104 limit the item's tags break, worded for the client.
-fn limits_error(item: &DataItem<'_>) -> Option<String> {
-    if item.tags.len() > MAX_TAGS {
-        return Some(format!(
-            "Too many tags: {} (at most {MAX_TAGS})",
-            item.tags.len()
-        ));
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ans104::{ItemDraft, SignatureType};
+
+    /// A type-3 item, which a test can sign without generating an RSA key.
+    fn signed(tags: &[(&str, &str)]) -> Bytes {
+        use sha3::{Digest, Keccak256};
+        let key = k256::ecdsa::SigningKey::from_slice(&[9u8; 32]).unwrap();
+        let draft = ItemDraft {
+            signature_type: SignatureType::ETHEREUM,
+            owner: key
+                .verifying_key()
+                .to_encoded_point(false)
+                .as_bytes()
+                .to_vec(),
+            target: Some([4; 32]),
+            anchor: None,
+            tags: tags
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            data: b"d".to_vec(),
+        };
+        let message = draft.signing_message();
+        let mut hasher = Keccak256::new();
+        hasher.update(format!("\x19Ethereum Signed Message:\n{}", message.len()).as_bytes());
+        hasher.update(message);
+        let (signature, recovery) = key.sign_prehash_recoverable(&hasher.finalize()).unwrap();
+        let mut bytes = signature.to_bytes().to_vec();
+        bytes.push(27 + recovery.to_byte());
+        Bytes::from(draft.finish(&bytes))
     }
-    if item.raw_tags.len() > MAX_TAG_BYTES {
-        return Some(format!(
-            "Tags take {} bytes (at most {MAX_TAG_BYTES})",
-            item.raw_tags.len()
-        ));
+
+    #[test]
+    fn dedupe_hashes_wait_for_the_limits() {
+        let pushed = [("Type", "Message"), ("From-Process", "p")];
+        let item = verify_item(signed(&pushed), &[3]).unwrap();
+        assert!(item.limits_error.is_none());
+        assert!(item.dedupe.is_some());
+        let long = "v".repeat(3073);
+        let over = [
+            ("Type", "Message"),
+            ("From-Process", "p"),
+            ("Memo", long.as_str()),
+        ];
+        let item = verify_item(signed(&over), &[3]).unwrap();
+        assert_eq!(
+            item.limits_error.as_deref(),
+            Some("Tag Memo has a value longer than 3072 bytes")
+        );
+        assert!(
+            item.dedupe.is_none(),
+            "no hashes for an item admission refuses"
+        );
     }
-    item.tags.iter().find_map(|tag| {
-        if tag.name.is_empty() {
-            Some("Tag names must not be empty".to_string())
-        } else if tag.name.len() > MAX_TAG_NAME {
-            Some(format!("Tag name longer than {MAX_TAG_NAME} bytes"))
-        } else if tag.value.len() > MAX_TAG_VALUE {
-            Some(format!(
-                "Tag {} has a value longer than {MAX_TAG_VALUE} bytes",
-                tag.name
-            ))
-        } else {
-            None
-        }
-    })
+
+    #[test]
+    fn declared_counts_are_judged_as_soon_as_the_header_is_in() {
+        let many: Vec<(String, String)> = (0..129).map(|n| ("T".into(), n.to_string())).collect();
+        let pairs: Vec<(&str, &str)> = many.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let body = signed(&pairs);
+        // type 2 + signature 65 + owner 65 + target 33 + anchor flag 1, then the counts.
+        let header = 2 + 65 + 65 + 33 + 1 + 16;
+        assert!(matches!(
+            check_declared_tags(&body[..header - 1]),
+            Ok(false)
+        ));
+        let error = check_declared_tags(&body[..header]).unwrap_err();
+        assert_eq!(error.to_string(), "Too many tags: 129 (at most 128)");
+        let error = verify_item(body, &[3]).err().unwrap();
+        assert_eq!(error.to_string(), "Too many tags: 129 (at most 128)");
+        let fine = signed(&[("Type", "Message")]);
+        assert!(matches!(check_declared_tags(&fine[..header]), Ok(true)));
+        assert!(
+            matches!(check_declared_tags(&[0xff; 5000]), Ok(true)),
+            "not an item: give up"
+        );
+    }
 }
