@@ -197,6 +197,14 @@ fn a_standby_follows_under_load_within_the_interval_and_can_be_promoted() {
         "same address"
     );
 
+    // The feed bounds one request: at most 1,000 changes, a bad cursor is a 400.
+    assert_eq!(primary.get("/~su/log?limit=1001").0, 400);
+    assert_eq!(primary.get("/~su/log?after=-1").0, 400);
+    let (status, body) = primary.get("/~su/log?after=0&limit=1000");
+    assert_eq!(status, 200);
+    let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(page["changes"].as_array().unwrap().len() <= 1000);
+
     // Writes are sent to the primary.
     let (item, _) = client.message(&pids[0], "to the standby");
     let (status, _, head) = request(standby.port, "POST", "/", &item, &[]);

@@ -26,6 +26,16 @@ pub struct Daemon {
     server: Option<JoinHandle<()>>,
 }
 
+/// Creates the data dir if needed and opens its store read-write (the first step of every
+/// mode that owns a store).
+pub fn open_store(data_dir: &Path) -> anyhow::Result<Arc<crate::store::Store>> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+    let store = crate::store::Store::open(data_dir, crate::store::OpenMode::ReadWrite)
+        .with_context(|| format!("opening the store at {}", data_dir.display()))?;
+    Ok(Arc::new(store))
+}
+
 /// Binds the HTTP listener; phase 1.
 pub async fn bind_listener(bind: &str, port: u16) -> anyhow::Result<TcpListener> {
     TcpListener::bind((bind, port))

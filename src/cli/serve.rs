@@ -9,7 +9,7 @@ use crate::http::controls::Controls;
 use crate::http::{App, Budgets, Mode, Primary};
 use crate::outbox::{Outbox, OutboxConfig};
 use crate::sequencer::{Sequencer, SequencerConfig, SequencerContext, SequencerThreads};
-use crate::store::{OpenMode, Store};
+use crate::store::Store;
 use crate::upstream::{AllowLists, BlockHeight, Gateway};
 use crate::wallet::Wallet;
 use anyhow::Context;
@@ -62,13 +62,7 @@ pub fn run(config: Config, args: Args) -> anyhow::Result<()> {
         tracing::info!("{notice}");
     }
     tracing::info!(mode = "primary", settings = %config.effective, "effective configuration");
-    let data_dir = &config.store.data_dir;
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating data dir {}", data_dir.display()))?;
-    let store = Arc::new(
-        Store::open(data_dir, OpenMode::ReadWrite)
-            .with_context(|| format!("opening the store at {}", data_dir.display()))?,
-    );
+    let store = daemon::open_store(&config.store.data_dir)?;
     // The store says who signs for it: a wallet is generated only for an empty store, and a
     // different or missing one is refused (one line naming both addresses or the file).
     let store_is_empty = store.last_sequence()? == 0;

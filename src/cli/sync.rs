@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::http::controls::Controls;
 use crate::http::{App, Budgets, Mode, Standby};
 use crate::replication::follow::{Follower, Primary};
-use crate::store::{OpenMode, Store};
+use crate::store::Store;
 use crate::upstream::{AllowLists, BlockHeight, Gateway};
 use anyhow::{Context, bail};
 use argh::FromArgs;
@@ -40,13 +40,7 @@ pub struct Args {
 pub fn run(config: Config, args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     tracing::info!(mode = "standby", settings = %config.effective, "effective configuration");
-    let data_dir = &config.store.data_dir;
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating data dir {}", data_dir.display()))?;
-    let store = Arc::new(
-        Store::open(data_dir, OpenMode::ReadWrite)
-            .with_context(|| format!("opening the store at {}", data_dir.display()))?,
-    );
+    let store = daemon::open_store(&config.store.data_dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
         .thread_name("su-http")
