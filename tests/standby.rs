@@ -225,6 +225,13 @@ fn a_standby_follows_under_load_within_the_interval_and_can_be_promoted() {
         &standby_dir,
         &[("SU_WALLET_PATH", wallet.to_str().unwrap())],
     );
+    assert!(
+        promoted.log().iter().any(
+            |line| line.contains("this store was a standby") && line.contains("former_primary")
+        ),
+        "serving a standby's store names its former primary:\n{:?}",
+        promoted.log()
+    );
     for pid in &pids {
         let before = edges(&promoted, pid).len();
         let (item, id) = client.message(pid, "after promotion");

@@ -32,11 +32,29 @@ const PSS_SALT_MAX: RsaParameters =
     RSA_PSS_2048_8192_SHA256.with_pss_salt_length(RsaPssSaltLength::Max);
 const RSA_EXPONENT: [u8; 3] = [1, 0, 1];
 
+/// Which RSA-PSS salt length to try first. Every attempt with the wrong length costs a whole
+/// RSA operation; a caller checking many signatures of one signer (a standby checking its
+/// primary's assignments) keeps a hint per signer, and the hint follows what last verified.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SaltHint {
+    /// The maximum salt (Node clients, the MU, the reference SU): tried first by default.
+    #[default]
+    Max,
+    /// 32 bytes, the digest length (browsers, `su serve`'s default).
+    Digest,
+}
+
 /// Verifies the item's signature against its signing message.
 pub fn verify(item: &DataItem<'_>) -> Result<(), VerifyError> {
+    verify_hinted(item, &mut SaltHint::default())
+}
+
+/// `verify`, trying the hinted RSA-PSS salt length first and updating the hint to the length
+/// that verified. Same verdict as `verify` for every item.
+pub fn verify_hinted(item: &DataItem<'_>, hint: &mut SaltHint) -> Result<(), VerifyError> {
     let message = item.signing_message();
     match item.signature_type {
-        SignatureType::ARWEAVE => verify_rsa_pss(item.owner, &message, item.signature),
+        SignatureType::ARWEAVE => verify_rsa_pss_hinted(item.owner, &message, item.signature, hint),
         SignatureType::ETHEREUM => verify_ethereum(item.owner, &message, item.signature),
         SignatureType::ED25519 | SignatureType::SOLANA => {
             verify_ed25519(item.owner, &message, item.signature)
@@ -49,6 +67,15 @@ pub fn verify(item: &DataItem<'_>) -> Result<(), VerifyError> {
 /// traffic uses (the maximum, then 32) take the fast aws-lc path; anything else is decoded
 /// here.
 pub fn verify_rsa_pss(modulus: &[u8], message: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
+    verify_rsa_pss_hinted(modulus, message, signature, &mut SaltHint::default())
+}
+
+fn verify_rsa_pss_hinted(
+    modulus: &[u8],
+    message: &[u8],
+    signature: &[u8],
+    hint: &mut SaltHint,
+) -> Result<(), VerifyError> {
     let first_nonzero = modulus
         .iter()
         .position(|&b| b != 0)
@@ -58,12 +85,19 @@ pub fn verify_rsa_pss(modulus: &[u8], message: &[u8], signature: &[u8]) -> Resul
         e: &RSA_EXPONENT[..],
     };
     // Node clients (aoconnect, the MU) sign with the maximum salt, browsers with 32.
-    if key.verify(&PSS_SALT_MAX, message, signature).is_ok()
-        || key
-            .verify(&RSA_PSS_2048_8192_SHA256, message, signature)
-            .is_ok()
-    {
-        return Ok(());
+    let order = match hint {
+        SaltHint::Max => [SaltHint::Max, SaltHint::Digest],
+        SaltHint::Digest => [SaltHint::Digest, SaltHint::Max],
+    };
+    for salt in order {
+        let parameters = match salt {
+            SaltHint::Max => &PSS_SALT_MAX,
+            SaltHint::Digest => &RSA_PSS_2048_8192_SHA256,
+        };
+        if key.verify(parameters, message, signature).is_ok() {
+            *hint = salt;
+            return Ok(());
+        }
     }
     verify_pss_any_salt(&modulus[first_nonzero..], message, signature)
 }
@@ -294,6 +328,27 @@ mod tests {
                 verify_rsa_pss(&components.n, &[0u8; 48], &signature),
                 Err(VerifyError::Failed)
             );
+            // A hint changes the order of attempts, never the verdict, and follows the salt
+            // length that verified.
+            for start in [SaltHint::Max, SaltHint::Digest] {
+                let mut hint = start;
+                assert_eq!(
+                    verify_rsa_pss_hinted(&components.n, &message, &signature, &mut hint),
+                    Ok(())
+                );
+                let expected = if std::ptr::eq(encoding, &RSA_PSS_SHA256) {
+                    SaltHint::Digest
+                } else if std::ptr::eq(encoding, &SALT_MAX) {
+                    SaltHint::Max
+                } else {
+                    start
+                };
+                assert_eq!(hint, expected);
+                assert_eq!(
+                    verify_rsa_pss_hinted(&components.n, &message, &tampered, &mut hint),
+                    Err(VerifyError::Failed)
+                );
+            }
         }
     }
 

@@ -72,6 +72,14 @@ pub fn run(config: Config, args: Args) -> anyhow::Result<()> {
         store_is_empty,
     )?);
     super::wallet::bind_to_store(&wallet, &store)?;
+    if let Some(primary) = store.sync_primary()? {
+        tracing::warn!(
+            former_primary = %primary,
+            applied = store.sync_after()?,
+            "this store was a standby and is promoted now; the former primary must stay stopped (README: promotion)"
+        );
+        store.clear_sync_primary()?;
+    }
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cores)

@@ -153,6 +153,15 @@ async fn bind_to_primary(
         Some(_) => {}
         None => store.put_signer_address(&address)?,
     }
+    match store.sync_primary()? {
+        Some(held) if held == primary.url => {}
+        held => {
+            if let Some(held) = held {
+                tracing::warn!(before = %held, now = %primary.url, "the standby follows a new primary URL (same signer)");
+            }
+            store.put_sync_primary(&primary.url)?;
+        }
+    }
     tracing::info!(primary = %primary.url, signer = %page.signer, applied = store.sync_after()?, "following the primary");
     Ok(address)
 }

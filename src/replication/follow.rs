@@ -2,8 +2,8 @@
 //! every change, apply each page atomically with the new position, and poll again at once while
 //! behind, every `interval` once caught up.
 
-use super::feed::{FeedError, FeedPage, MAX_LIMIT};
-use super::verify::{Verdict, Verifier, VerifyError};
+use super::feed::{FeedChange, FeedError, FeedPage, MAX_LIMIT};
+use super::verify::{self, VerifyError};
 use crate::ans104::b64;
 use crate::domain::Id;
 use crate::store::{Commit, Store, StoreError};
@@ -78,6 +78,22 @@ impl Primary {
     }
 }
 
+/// The next page, already being fetched while the current one is verified and applied.
+struct Prefetch {
+    after: u64,
+    page: tokio::task::JoinHandle<Result<FeedPage, SyncError>>,
+}
+
+impl Prefetch {
+    fn start(primary: &Primary, client: &reqwest::Client, after: u64) -> Self {
+        let (primary, client) = (primary.clone(), client.clone());
+        Self {
+            after,
+            page: tokio::spawn(async move { primary.page(&client, after, MAX_LIMIT).await }),
+        }
+    }
+}
+
 /// Whether the last round left the standby behind.
 #[derive(Debug, PartialEq, Eq)]
 enum Round {
@@ -99,8 +115,9 @@ impl Follower {
     pub async fn run(self, mut stop: watch::Receiver<bool>) -> Result<(), SyncError> {
         let mut caught_up_at = Instant::now();
         let mut failures = 0u64;
+        let mut prefetch = None;
         loop {
-            let wait = match self.round().await {
+            let wait = match self.round(&mut prefetch).await {
                 Ok(Round::Behind) => {
                     failures = 0;
                     Duration::ZERO
@@ -115,6 +132,9 @@ impl Follower {
                     return Err(error);
                 }
                 Err(error) => {
+                    if let Some(stale) = prefetch.take() {
+                        stale.page.abort();
+                    }
                     failures += 1;
                     if failures == 1 || failures % 30 == 0 {
                         tracing::warn!(%error, failures, "sync round failed; retrying");
@@ -130,11 +150,20 @@ impl Follower {
         }
     }
 
-    /// Fetches, verifies and applies one page.
-    async fn round(&self) -> Result<Round, SyncError> {
+    /// Fetches (or takes the prefetched), verifies and applies one page. While a full page is
+    /// verified and written, the next one is already on its way.
+    async fn round(&self, prefetch: &mut Option<Prefetch>) -> Result<Round, SyncError> {
         let store = self.store.clone();
         let after = tokio::task::spawn_blocking(move || store.sync_after()).await??;
-        let page = self.primary.page(&self.client, after, MAX_LIMIT).await?;
+        let page = match prefetch.take() {
+            Some(next) if next.after == after => next.page.await??,
+            stale => {
+                if let Some(stale) = stale {
+                    stale.page.abort();
+                }
+                self.primary.page(&self.client, after, MAX_LIMIT).await?
+            }
+        };
         let signer = b64::encode(&self.signer);
         if page.signer != signer {
             return Err(SyncError::SignerChanged {
@@ -143,7 +172,6 @@ impl Follower {
             });
         }
         let mut last = after;
-        let mut changes = Vec::with_capacity(page.changes.len());
         for change in &page.changes {
             if change.sequence() <= last {
                 return Err(SyncError::OutOfOrder {
@@ -152,18 +180,21 @@ impl Follower {
                 });
             }
             last = change.sequence();
-            changes.push(change.to_change()?);
         }
-        let count = changes.len();
+        let count = page.changes.len();
+        if count > 0 && page.last_sequence > last {
+            *prefetch = Some(Prefetch::start(&self.primary, &self.client, last));
+        }
         let (store, signer_id) = (self.store.clone(), self.signer);
+        let feed = page.changes;
         let applied = tokio::task::spawn_blocking(move || -> Result<usize, SyncError> {
-            let mut verifier = Verifier::new(&store, signer_id);
-            let mut apply = Vec::with_capacity(changes.len());
-            for change in changes {
-                if verifier.check(&change)? == Verdict::Apply {
-                    apply.push(change);
-                }
-            }
+            let changes = feed
+                .iter()
+                .map(FeedChange::to_change)
+                .collect::<Result<Vec<_>, _>>()?;
+            drop(feed);
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let apply = verify::check_page(&store, signer_id, changes, threads)?;
             let applied = apply.len();
             if count > 0 {
                 store.write_replicated(&Commit::from_changes(apply, true), last)?;

@@ -26,6 +26,7 @@ const BLOCK_HEIGHT_KEY: &[u8] = b"block_height";
 const SIGNER_KEY: &[u8] = b"signer_address";
 const WRITE_PROBE_KEY: &[u8] = b"write_probe";
 const SYNC_AFTER_KEY: &[u8] = b"sync_after";
+const SYNC_PRIMARY_KEY: &[u8] = b"sync_primary";
 /// How much a disk must take, as one synced file, before a reopen is tried after a fault.
 const DISK_PROBE_BYTES: usize = 1 << 20;
 
@@ -637,6 +638,39 @@ impl Store {
             })?)),
             None => Ok(None),
         }
+    }
+
+    /// The URL of the primary this store follows or last followed (`su sync`), if any.
+    pub fn sync_primary(&self) -> Result<Option<String>, StoreError> {
+        let db = self.db()?;
+        match db.get_cf(cf(&db, cf::META), SYNC_PRIMARY_KEY)? {
+            Some(bytes) => String::from_utf8(bytes)
+                .map(Some)
+                .map_err(|_| StoreError::Corrupt {
+                    what: "sync primary",
+                }),
+            None => Ok(None),
+        }
+    }
+
+    /// Records the URL of the primary a standby follows.
+    pub fn put_sync_primary(&self, url: &str) -> Result<(), StoreError> {
+        let db = self.db()?;
+        let mut options = rocksdb::WriteOptions::default();
+        options.set_sync(true);
+        let mut batch = rocksdb::WriteBatch::default();
+        batch.put_cf(cf(&db, cf::META), SYNC_PRIMARY_KEY, url.as_bytes());
+        Ok(db.write_opt(batch, &options)?)
+    }
+
+    /// Forgets the primary a promoted standby followed (`su serve`, once it has said so).
+    pub fn clear_sync_primary(&self) -> Result<(), StoreError> {
+        let db = self.db()?;
+        let mut options = rocksdb::WriteOptions::default();
+        options.set_sync(true);
+        let mut batch = rocksdb::WriteBatch::default();
+        batch.delete_cf(cf(&db, cf::META), SYNC_PRIMARY_KEY);
+        Ok(db.write_opt(batch, &options)?)
     }
 
     /// Records the signer's address (synced: the identity check depends on it).

@@ -5,6 +5,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line report
 
 mod bundler;
+mod signed;
 
 use ao_su::ans104::{ItemDraft, SignatureType, b64};
 use ao_su::wallet::{SigningSalt, Wallet};
@@ -52,6 +53,17 @@ struct Args {
     /// offline: fill the store in this data dir with synthetic entries, then exit
     #[argh(option)]
     prefill_dir: Option<std::path::PathBuf>,
+    /// with --prefill-dir: real signatures and hash chains (`su verify` accepts the store)
+    #[argh(switch)]
+    prefill_signed: bool,
+    /// signing threads of --prefill-signed, verifying threads of --verify-ceiling (default:
+    /// one per core)
+    #[argh(option, default = "0")]
+    prefill_threads: usize,
+    /// offline: verify the signatures of this many entries of --prefill-dir as a standby does,
+    /// and report the rate (the ceiling a catch-up is measured against)
+    #[argh(option)]
+    verify_ceiling: Option<usize>,
     /// entries to prefill (spread over --processes processes)
     #[argh(option, default = "1_000_000")]
     prefill_entries: u64,
@@ -223,6 +235,16 @@ fn main() -> anyhow::Result<()> {
         });
     }
     if let Some(dir) = &args.prefill_dir {
+        let threads = match args.prefill_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        if let Some(entries) = args.verify_ceiling {
+            return signed::ceiling(dir, entries, threads);
+        }
+        if args.prefill_signed {
+            return signed::prefill(dir, args.processes, args.prefill_entries, threads);
+        }
         return prefill(dir, args.processes, args.prefill_entries);
     }
     let host = args
