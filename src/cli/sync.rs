@@ -26,7 +26,8 @@ pub struct Args {
     /// the primary's base URL, e.g. http://10.0.0.1:9000
     #[argh(option)]
     pub from: String,
-    /// seconds between polls once caught up (default 5); while behind it polls at once
+    /// seconds between polls while the primary is idle (default 5); while it takes writes the
+    /// standby polls every 100 ms, and at once while behind
     #[argh(option, default = "5")]
     pub interval: u64,
     /// TCP port to serve reads on (default: SU_PORT)
