@@ -1,6 +1,7 @@
 //! `su verify [--process ID]`: walk the store and check every schedule.
 
-use crate::ans104::{DataItem, b64, verify as signature};
+use crate::ans104::verify::{self as signature, SaltHint};
+use crate::ans104::{DataItem, b64};
 use crate::domain::{self, Id};
 use crate::store::keys::Slot;
 use crate::store::records::{DedupeHash, EntryKind, EntryRecord, Origin, RenderStyle};
@@ -70,12 +71,25 @@ fn inconsistent(message: &str) -> CheckError {
     CheckError::Inconsistent(message.to_string())
 }
 
+/// RSA-PSS salt hints for one process's walk: its assignments share one signer, and its
+/// messages mostly one kind of client.
+#[derive(Default)]
+struct Hints {
+    assignment: SaltHint,
+    message: SaltHint,
+}
+
 /// Loads an item, parses it, and checks that its id and signature verify.
-fn load_verified(read: &ItemReader<'_>, id: &Id, what: &str) -> Result<Vec<u8>, CheckError> {
+fn load_verified(
+    read: &ItemReader<'_>,
+    id: &Id,
+    what: &str,
+    hint: &mut SaltHint,
+) -> Result<Vec<u8>, CheckError> {
     let bytes = read(id)?.ok_or_else(|| inconsistent(&format!("{what} bytes missing")))?;
     let item =
         DataItem::parse(&bytes).map_err(|_| inconsistent(&format!("{what} does not parse")))?;
-    if item.id() != *id || signature::verify(&item).is_err() {
+    if item.id() != *id || signature::verify_hinted(&item, hint).is_err() {
         return Err(inconsistent(&format!(
             "{what} signature or id does not verify"
         )));
@@ -90,6 +104,7 @@ pub fn verify_process(store: &Store, process: &Id) -> anyhow::Result<ProcessRepo
     let mut previous: Option<(Id, [u8; 32], u64)> = None;
     let mut previous_slot: Option<Slot> = None;
     let mut listed: HashSet<DedupeHash> = HashSet::new();
+    let mut hints = Hints::default();
     let scanned = store.scan_entries(process, 0, u64::MAX, |slot, record, read| {
         let nonce = slot.nonce;
         let located = |error: CheckError| match error {
@@ -103,7 +118,9 @@ pub fn verify_process(store: &Store, process: &Id) -> anyhow::Result<ProcessRepo
                 .legacy_anomalies
                 .push(format!("process {pid}: {anomaly}"));
         }
-        match check_entry(store, process, &pid, slot, &record, read, previous) {
+        match check_entry(
+            store, process, &pid, slot, &record, read, previous, &mut hints,
+        ) {
             // Imported history is kept as the reference recorded it: a broken link there (a
             // fork at a duplicate nonce, a gap) is listed, not damage.
             Err(CheckError::Link(message)) if record.origin == Origin::Imported => report
@@ -171,6 +188,7 @@ fn check_dedupe_rows(
 /// The checks of one entry at `slot`, given the previous entry's assignment id, chain and
 /// timestamp: its items and their signatures, its tags against the index, its index keys, and
 /// last its link to the previous entry (`CheckError::Link`).
+#[allow(clippy::too_many_arguments)] // one entry's whole context; a struct would only rename it
 fn check_entry(
     store: &Store,
     process: &Id,
@@ -179,9 +197,15 @@ fn check_entry(
     record: &EntryRecord,
     read: &ItemReader<'_>,
     previous: Option<(Id, [u8; 32], u64)>,
+    hints: &mut Hints,
 ) -> Result<(), CheckError> {
     let nonce = slot.nonce;
-    let assignment_bytes = load_verified(read, &record.assignment_id, "assignment")?;
+    let assignment_bytes = load_verified(
+        read,
+        &record.assignment_id,
+        "assignment",
+        &mut hints.assignment,
+    )?;
     let assignment = DataItem::parse(&assignment_bytes)
         .map_err(|_| inconsistent("assignment does not parse"))?;
     if tag_u64(&assignment, "Nonce") != Some(nonce) || assignment.tag("Process") != Some(pid) {
@@ -195,7 +219,7 @@ fn check_entry(
         ));
     }
     if record.kind.has_body() {
-        load_verified(read, &record.message_id, "message")?;
+        load_verified(read, &record.message_id, "message", &mut hints.message)?;
     }
     let message_tag = assignment.tag("Message").and_then(b64::decode_id);
     let expected_message = (record.kind != EntryKind::Process).then_some(record.message_id);
@@ -226,6 +250,44 @@ fn check_entry(
     Ok(())
 }
 
+/// Checks the processes on one thread per core (processes are independent; one process is
+/// walked in order by one thread). Reports come back in the order of `processes`; after a
+/// failure the processes not started yet are skipped (`None`).
+fn verify_in_parallel(
+    store: &Store,
+    processes: &[Id],
+) -> Vec<Option<anyhow::Result<ProcessReport>>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let reports: Mutex<Vec<Option<anyhow::Result<ProcessReport>>>> =
+        Mutex::new((0..processes.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..threads.min(processes.len()) {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    if index >= processes.len() || failed.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let report = verify_process(store, &processes[index]);
+                    if report.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    if let Ok(mut reports) = reports.lock() {
+                        reports[index] = Some(report);
+                    }
+                }
+            });
+        }
+    });
+    reports
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 pub fn run(config: &crate::config::Config, args: Args) -> anyhow::Result<()> {
     let store = Store::open(&config.store.data_dir, OpenMode::ReadOnly)
         .with_context(|| format!("opening the store at {}", config.store.data_dir.display()))?;
@@ -245,9 +307,12 @@ pub fn run(config: &crate::config::Config, args: Args) -> anyhow::Result<()> {
             all
         }
     };
+    let reports = verify_in_parallel(&store, &processes);
     let (mut entries, mut signatures, mut anomalies) = (0, 0, 0);
-    for process in &processes {
-        let report = verify_process(&store, process)?;
+    for (process, report) in processes.iter().zip(reports) {
+        // A process skipped because another failed has no report; the failure follows.
+        let Some(report) = report else { continue };
+        let report = report?;
         println!(
             "{} entries={} signatures={} legacy_anomalies={} ok",
             b64::encode(process),
