@@ -4,7 +4,7 @@
 //! chain, assignment tags) · `store` (RocksDB) · `sequencer` (shard threads + committer) ·
 //! `reads` and `render` (the read model and its JSON) · `http` (hyper) · `upstream`
 //! (gateway, block height) · `outbox` (uploads) · `admin` (the operator socket) · `config` ·
-//! `telemetry` · `cli`.
+//! `telemetry` · `cli` · `router` (router mode: placements, SU health).
 
 pub mod admin;
 pub mod ans104;
@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod reads;
 pub mod render;
 pub mod replication;
+pub mod router;
 pub mod sequencer;
 pub mod store;
 pub mod telemetry;

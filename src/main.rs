@@ -1,7 +1,7 @@
 //! `su`: parse the command line, load the configuration, dispatch, map errors to exit codes.
 
-use ao_su::cli::{Cli, Command, serve};
-use ao_su::config::{Config, Vars};
+use ao_su::cli::{Cli, Command, router, serve};
+use ao_su::config::{Config, ServeMode, Vars};
 use std::process::ExitCode;
 
 #[allow(clippy::print_stderr, clippy::print_stdout)] // configuration errors happen before logging
@@ -16,6 +16,23 @@ fn main() -> ExitCode {
     };
     ao_su::telemetry::init_logging(&config.log.filter, config.log.json);
     let result = match cli.command {
+        // `MODE=router` turns `su serve` and `su su PORT` into a router.
+        Command::Serve(args) if config.mode == ServeMode::Router => router::run(
+            config,
+            router::Args {
+                port_positional: None,
+                port: args.port,
+                bind: args.bind,
+            },
+        ),
+        Command::Su(args) if config.mode == ServeMode::Router => router::run(
+            config,
+            router::Args {
+                port_positional: Some(args.port),
+                port: None,
+                bind: serve::DEFAULT_BIND.into(),
+            },
+        ),
         Command::Serve(args) => serve::run(config, args),
         Command::Su(args) => serve::run(
             config,
@@ -24,6 +41,7 @@ fn main() -> ExitCode {
                 bind: serve::DEFAULT_BIND.into(),
             },
         ),
+        Command::Router(args) => router::run(config, args),
         Command::Wallet(args) => ao_su::cli::wallet::run(args),
         Command::Verify(args) => ao_su::cli::verify::run(&config, args),
         Command::Announce(args) => ao_su::cli::announce::run(&config, args),

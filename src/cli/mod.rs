@@ -1,5 +1,5 @@
 //! The command line: `su serve`, `su su PORT`, `su wallet new`, `su verify`, `su announce`,
-//! `su outbox`, `su reupload`, `su backup`, `su sync`.
+//! `su outbox`, `su reupload`, `su backup`, `su sync`, `su router`.
 #![allow(clippy::print_stdout)] // the CLI prints its results
 
 pub mod announce;
@@ -7,6 +7,7 @@ pub mod backup;
 pub mod daemon;
 pub mod outbox;
 pub mod reupload;
+pub mod router;
 pub mod serve;
 pub mod sync;
 pub mod verify;
@@ -33,6 +34,7 @@ pub enum Command {
     Reupload(reupload::Args),
     Backup(backup::Args),
     Sync(sync::Args),
+    Router(router::Args),
     ConfigExample(ConfigExampleArgs),
     ConfigTable(ConfigTableArgs),
 }

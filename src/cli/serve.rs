@@ -10,7 +10,7 @@ use crate::http::{App, Budgets, Mode, Primary};
 use crate::outbox::{Outbox, OutboxConfig};
 use crate::sequencer::{Sequencer, SequencerConfig, SequencerContext, SequencerThreads};
 use crate::store::Store;
-use crate::upstream::{AllowLists, BlockHeight, Gateway};
+use crate::upstream::{AllowLists, BlockHeight, Gateway, RouterCheck};
 use crate::wallet::Wallet;
 use anyhow::Context;
 use argh::FromArgs;
@@ -124,6 +124,13 @@ async fn serve_primary(prepared: Prepared) -> anyhow::Result<()> {
         .context("fetching the process allow-list (PROCESS_WHITELIST_URL)")?;
     log_controls(&config);
     let block_height = Arc::new(read_block_height(&gateway, &store).await);
+    let router_check = match &config.router_check {
+        Some(check) => {
+            tracing::info!(router = %check.router_url, own_url = ?check.own_url, assignment = ?check.assignment, "router check on: spawns placed on another SU are refused");
+            Some(RouterCheck::new(check)?)
+        }
+        None => None,
+    };
     let mut daemon = Daemon::new(&config.lifecycle, started);
     let (sequencer, threads) = start_sequencer(&config, &store, &wallet, &block_height, cores)?;
 
@@ -138,7 +145,11 @@ async fn serve_primary(prepared: Prepared) -> anyhow::Result<()> {
         budgets: Budgets::new(&config.http, &config.admission, cores),
         warmup_until: Instant::now() + Duration::from_secs(config.admission.warmup_secs),
         controls: Controls::new(&config.controls, &allow_lists),
-        mode: Mode::Primary(Primary { sequencer, wallet }),
+        mode: Mode::Primary(Primary {
+            sequencer,
+            wallet,
+            router_check,
+        }),
     });
     start_background(&mut daemon, &config, &gateway, &block_height, &store).await?;
     for refresh in allow_lists.refresh_loops(&daemon.stop_signal()) {

@@ -39,7 +39,7 @@ const POSTGRES_ONLY: &[&str] = &[
 
 /// Variables of reference features this build does not have yet: refusing to start is safer
 /// than silently running without the protection an operator asked for.
-const NOT_YET_SUPPORTED: &[&str] = &["ENABLE_ROUTER_CHECK"];
+const NOT_YET_SUPPORTED: &[&str] = &[];
 
 /// A bad configuration value: one clear line, exit code 2.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -236,6 +236,39 @@ pub struct SizeLimit {
     pub from_whitelist: Vec<String>,
 }
 
+/// The role `su serve` and `su su PORT` play (`MODE`); `su router` is always a router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServeMode {
+    /// A Scheduler Unit.
+    Su,
+    /// A router in front of SUs (PROTOCOL 7).
+    Router,
+}
+
+/// Router mode: the scheduler list and how the router talks to its SUs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouterConfig {
+    /// `SCHEDULER_LIST_PATH`; required in router mode.
+    pub list_path: Option<PathBuf>,
+    /// Seconds between health checks (process counts) of each SU.
+    pub poll_secs: u64,
+    /// Timeout of each call to an SU (health checks, lookups).
+    pub su_timeout_secs: u64,
+}
+
+/// `ENABLE_ROUTER_CHECK=true` on an SU: before a spawn, ask the router whether the process
+/// is placed elsewhere (PROTOCOL 10.5, DECISIONS 17).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouterCheckConfig {
+    /// `ROUTER_URL`, without a trailing `/`.
+    pub router_url: String,
+    /// `SU_URL` (or `URL`): compared with the router's `Location`.
+    pub own_url: Option<String>,
+    /// `ASSIGNMENT`: this SU's number in `https://suN.` host names, used without `SU_URL`.
+    pub assignment: Option<String>,
+    pub timeout_secs: u64,
+}
+
 /// Everything the subcommands need, typed, validated and grouped by concern.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -249,6 +282,11 @@ pub struct Config {
     pub lifecycle: LifecycleConfig,
     /// The operator's allow-lists, read-only mode and rate limits; all off by default.
     pub controls: ControlsConfig,
+    /// `MODE`: what `su serve` runs.
+    pub mode: ServeMode,
+    pub router: RouterConfig,
+    /// `ENABLE_ROUTER_CHECK`; `None` when off.
+    pub router_check: Option<RouterCheckConfig>,
     /// Notices to log once the logger is up (ignored Postgres-era variables).
     pub notices: Vec<String>,
     /// The values in force, redacted, for the one start-up log line.
@@ -334,22 +372,56 @@ fn refuse_unsupported(vars: &Vars) -> Result<(), ConfigError> {
             return Err(ConfigError::Unsupported { name });
         }
     }
-    match required(vars, "MODE")? {
-        "su" => {}
-        value => {
-            return Err(ConfigError::Invalid {
-                name: "MODE",
-                value: value.to_string(),
-                expected: "expected su (router mode is not built yet)",
-            });
-        }
-    }
     if !boolean(vars, "ENABLE_PROCESS_ASSIGNMENT")? {
         return Err(ConfigError::Unsupported {
             name: "ENABLE_PROCESS_ASSIGNMENT",
         });
     }
     Ok(())
+}
+
+fn serve_mode(vars: &Vars) -> Result<ServeMode, ConfigError> {
+    match required(vars, "MODE")? {
+        "su" => Ok(ServeMode::Su),
+        "router" => Ok(ServeMode::Router),
+        value => Err(ConfigError::Invalid {
+            name: "MODE",
+            value: value.to_string(),
+            expected: "expected su or router",
+        }),
+    }
+}
+
+fn router(vars: &Vars) -> Result<RouterConfig, ConfigError> {
+    Ok(RouterConfig {
+        list_path: vars.value("SCHEDULER_LIST_PATH").map(PathBuf::from),
+        poll_secs: positive(vars, "ROUTER_POLL_SECS")? as u64,
+        su_timeout_secs: positive(vars, "ROUTER_SU_TIMEOUT_SECS")? as u64,
+    })
+}
+
+fn router_check(vars: &Vars) -> Result<Option<RouterCheckConfig>, ConfigError> {
+    if !boolean(vars, "ENABLE_ROUTER_CHECK")? {
+        return Ok(None);
+    }
+    let router_url = url(vars, "ROUTER_URL")?.ok_or(ConfigError::Requires {
+        name: "ROUTER_URL",
+        by: "ENABLE_ROUTER_CHECK",
+    })?;
+    let own_url = url(vars, "SU_URL")?;
+    let assignment = vars.value("ASSIGNMENT").map(str::to_string);
+    if own_url.is_none() && assignment.is_none() {
+        return Err(ConfigError::Requires {
+            name: "SU_URL",
+            by: "ENABLE_ROUTER_CHECK",
+        });
+    }
+    Ok(Some(RouterCheckConfig {
+        router_url,
+        own_url,
+        assignment,
+        timeout_secs: positive(vars, "ROUTER_SU_TIMEOUT_SECS")? as u64,
+    }))
 }
 
 fn upstream(vars: &Vars) -> Result<UpstreamConfig, ConfigError> {
@@ -554,6 +626,9 @@ impl Config {
                 notify_socket: vars.get("NOTIFY_SOCKET").map(PathBuf::from),
             },
             controls: controls::controls(vars)?,
+            mode: serve_mode(vars)?,
+            router: router(vars)?,
+            router_check: router_check(vars)?,
             notices,
             effective: EffectiveSettings::from_vars(vars),
         };
@@ -718,7 +793,8 @@ mod tests {
             ("UPLOAD_NODE_URL", "localhost:1984"),
             ("ACCEPTED_SIGNATURE_TYPES", "1,9"),
             ("SU_LOG_FORMAT", "xml"),
-            ("MODE", "router"),
+            ("MODE", "relay"),
+            ("ROUTER_POLL_SECS", "0"),
             ("WARMUP_DELAY", "soon"),
             ("SU_HEADER_TIMEOUT_SECS", "0"),
             ("SU_BODY_TIMEOUT_SECS", "1.5"),
@@ -738,15 +814,51 @@ mod tests {
 
     #[test]
     fn unsupported_features_refuse_to_start() {
+        assert!(parse(&[("IP_WHITELIST_URL", "https://x")]).is_ok());
+        assert!(parse(&[("ENABLE_PROCESS_ASSIGNMENT", "false")]).is_err());
+    }
+
+    #[test]
+    fn router_mode_and_the_router_check() {
+        assert_eq!(parse(&[]).unwrap().mode, ServeMode::Su);
+        let router =
+            parse(&[("MODE", "router"), ("SCHEDULER_LIST_PATH", "/etc/sus.json")]).unwrap();
+        assert_eq!(router.mode, ServeMode::Router);
+        assert_eq!(
+            router.router.list_path,
+            Some(PathBuf::from("/etc/sus.json"))
+        );
+        assert_eq!(
+            parse(&[("ENABLE_ROUTER_CHECK", "false")])
+                .unwrap()
+                .router_check,
+            None
+        );
+        // The check needs this SU's identity: SU_URL (or URL), or the reference's ASSIGNMENT.
         assert_eq!(
             parse(&[("ENABLE_ROUTER_CHECK", "true")]).unwrap_err(),
-            ConfigError::Unsupported {
-                name: "ENABLE_ROUTER_CHECK"
+            ConfigError::Requires {
+                name: "SU_URL",
+                by: "ENABLE_ROUTER_CHECK"
             }
         );
-        assert!(parse(&[("IP_WHITELIST_URL", "https://x")]).is_ok());
-        assert!(parse(&[("ENABLE_ROUTER_CHECK", "false")]).is_ok());
-        assert!(parse(&[("ENABLE_PROCESS_ASSIGNMENT", "false")]).is_err());
+        let check = parse(&[
+            ("ENABLE_ROUTER_CHECK", "true"),
+            ("URL", "http://su1.example/"),
+        ])
+        .unwrap()
+        .router_check
+        .unwrap();
+        assert_eq!(check.own_url.as_deref(), Some("http://su1.example"));
+        assert_eq!(check.router_url, "https://su-router.ao-testnet.xyz");
+        let check = parse(&[("ENABLE_ROUTER_CHECK", "true"), ("ASSIGNMENT", "12")])
+            .unwrap()
+            .router_check
+            .unwrap();
+        assert_eq!(
+            (check.own_url, check.assignment.as_deref()),
+            (None, Some("12"))
+        );
     }
 
     #[test]

@@ -168,7 +168,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "MODE",
         default: "su",
-        doc: "su (router mode is not built yet)",
+        doc: "what `su serve` and `su su PORT` run: su, or router (as `su router` does)",
     },
     Setting {
         name: "ENABLE_PROCESS_ASSIGNMENT",
@@ -243,7 +243,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "SU_URL",
         default: "",
-        doc: "this SU's own URL, its key in the process allow-list (URL is read when SU_URL is unset)",
+        doc: "this SU's own URL: its key in the process allow-list, and what the router check compares the router's Location with (URL is read when SU_URL is unset)",
     },
     Setting {
         name: "WHITELIST_MAX_BYTES",
@@ -318,7 +318,32 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "SCHEDULER_LIST_PATH",
         default: "",
-        doc: "router scheduler list; unused in su mode",
+        doc: "router mode: the scheduler list, a JSON array of {url, no_route?, wallets_to_route?, wallets_only?}, read at start and on SIGHUP (required there; unused in su mode)",
+    },
+    Setting {
+        name: "ROUTER_POLL_SECS",
+        default: "5",
+        doc: "router mode: how often each SU's health and process count (GET /~su/process-count) are checked",
+    },
+    Setting {
+        name: "ROUTER_SU_TIMEOUT_SECS",
+        default: "2",
+        doc: "timeout of each call between router and SU (health checks, lookups, the router check)",
+    },
+    Setting {
+        name: "ENABLE_ROUTER_CHECK",
+        default: "false",
+        doc: "before accepting a spawn, ask ROUTER_URL whether the process is placed on another SU (needs SU_URL, or the reference's ASSIGNMENT)",
+    },
+    Setting {
+        name: "ROUTER_URL",
+        default: "https://su-router.ao-testnet.xyz",
+        doc: "the router the router check asks",
+    },
+    Setting {
+        name: "ASSIGNMENT",
+        default: "",
+        doc: "the reference's SU number (the N of https://suN.…): the router check's identity when SU_URL is unset",
     },
 ];
 

@@ -92,6 +92,7 @@ fn route_label(route: &route::Route) -> &'static str {
         Route::Timestamp => "timestamp",
         Route::Health => "health",
         Route::Feed => "feed",
+        Route::ProcessCount => "process_count",
         Route::Metrics => "metrics",
         Route::ById(_) => "by_id",
         Route::Process(_) => "process",
@@ -101,18 +102,29 @@ fn route_label(route: &route::Route) -> &'static str {
     }
 }
 
-/// Runs the route's handler.
+/// Runs the route's handler; a router redirects every read (its SUs hold no log of its).
 async fn dispatch(
     app: &App,
     route: route::Route,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    match route {
-        route::Route::Write => write::write(app, request).await,
-        route::Route::Feed => feed::feed(app, &request).await,
-        route::Route::Preflight => Ok(Response::new(Full::new(Bytes::new()))),
-        route::Route::NotFound => Err(ApiError::NoRoute),
-        other => read::read(app, other, request.uri().query()).await,
+    use route::Route;
+    match (route, &app.mode) {
+        (Route::Write, _) => write::write(app, request).await,
+        (Route::Preflight, _) => Ok(Response::new(Full::new(Bytes::new()))),
+        (Route::NotFound, _) => Err(ApiError::NoRoute),
+        (other @ (Route::Health | Route::Metrics), _) => {
+            read::read(app, other, request.uri().query()).await
+        }
+        (Route::Feed | Route::ProcessCount, Mode::Router(_)) => Err(ApiError::NoRoute),
+        (Route::Feed, _) => feed::feed(app, &request).await,
+        (Route::ProcessCount, _) => read::process_count(app).await,
+        (other, Mode::Router(router)) => {
+            let uri = request.uri();
+            let path_and_query = uri.path_and_query().map_or("/", |pq| pq.as_str());
+            router::read(router, &other, path_and_query, uri.query()).await
+        }
+        (other, _) => read::read(app, other, request.uri().query()).await,
     }
 }
 

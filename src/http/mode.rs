@@ -2,24 +2,29 @@
 //! store; only a primary has a sequencer, and a router has neither sequencer nor wallet.
 
 use crate::sequencer::Sequencer;
+use crate::upstream::RouterCheck;
 use crate::wallet::Wallet;
 use std::sync::Arc;
 
-/// Which writer this server is. `su serve` builds `Primary`; `Standby` (`su sync`) and
-/// `Router` (`su router`) are the seams those commands will fill.
+pub use crate::router::Router;
+
+/// Which writer this server is: `su serve` builds `Primary`, `su sync` `Standby`, and
+/// `su router` (or `MODE=router`) `Router`.
 pub enum Mode {
     /// Schedules writes: the single writer of its processes.
     Primary(Primary),
     /// Serves reads from a copy of a primary's store and refuses writes.
     Standby(Standby),
     /// Schedules nothing: sends each request to the SU that holds its process.
-    Router(Router),
+    Router(Arc<Router>),
 }
 
 /// The parts a scheduling SU needs beyond the store.
 pub struct Primary {
     pub sequencer: Sequencer,
     pub wallet: Arc<Wallet>,
+    /// `ENABLE_ROUTER_CHECK`: asked before a spawn is admitted.
+    pub router_check: Option<RouterCheck>,
 }
 
 /// A hot standby (`su sync`): the primary's identity, for `GET /`, where writes go, and no
@@ -30,10 +35,6 @@ pub struct Standby {
     /// The primary's base URL (no trailing slash): writes are redirected there.
     pub primary: String,
 }
-
-/// A router. Its placement table (process → SU) is not built yet, so it places nothing.
-#[derive(Debug, Default)]
-pub struct Router {}
 
 impl Mode {
     /// The mode's name, as logged.

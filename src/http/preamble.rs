@@ -1,8 +1,8 @@
 //! The one step every request passes before its handler: per mode and route, it lets the
 //! request through or answers it at once. Writes meet the read-only mode, a standby's
 //! refusal, the warm-up gate, the IP allow-list and per-IP rate limit, then the mode's own
-//! gates (a primary's block height); reads meet the process allow-list, then a router's
-//! redirect.
+//! gates (a primary's block height); reads meet the process allow-list. A router's
+//! redirects are its handlers.
 
 use super::error::ApiError;
 use super::mode::Mode;
@@ -30,9 +30,12 @@ impl Preamble {
 /// Applies the gates of `route` in `app`'s mode, in the reference's order (PROTOCOL 3.2).
 pub(super) fn preamble<B>(app: &App, route: &Route, request: &Request<B>) -> Preamble {
     match route {
-        Route::Health | Route::Metrics | Route::Feed | Route::Preflight | Route::NotFound => {
-            Preamble::Continue
-        }
+        Route::Health
+        | Route::Metrics
+        | Route::Feed
+        | Route::ProcessCount
+        | Route::Preflight
+        | Route::NotFound => Preamble::Continue,
         Route::Write => write_gates(app, request),
         _ => read_gates(app, route, request.uri().query()),
     }
@@ -77,10 +80,8 @@ fn read_gates(app: &App, route: &Route, query: Option<&str>) -> Preamble {
     if let Some(Err(error)) = process.map(|process| app.controls.check_process_read(process)) {
         return Preamble::refuse(error);
     }
-    match &app.mode {
-        Mode::Router(router) => super::router::redirect_read(router, route, query),
-        Mode::Primary(_) | Mode::Standby(_) => Preamble::Continue,
-    }
+    // A router's redirect is its handler (`http/router.rs`): it may have to ask its SUs.
+    Preamble::Continue
 }
 
 /// A storage fault: writes answer 503 with its cause until the store takes writes again,

@@ -148,8 +148,20 @@ pub(super) async fn read(
             })
             .await
         }
-        Route::Write | Route::Feed | Route::Preflight | Route::NotFound => Err(ApiError::NoRoute),
+        Route::Write | Route::Feed | Route::ProcessCount | Route::Preflight | Route::NotFound => {
+            Err(ApiError::NoRoute)
+        }
     }
+}
+
+/// `GET /~su/process-count`: `{"processes":N}`, how many processes this SU holds (a router's
+/// health check and load figure; README "Router mode").
+pub(super) async fn process_count(app: &App) -> Result<Response<Body>, ApiError> {
+    let store = app.store.clone();
+    let count = tokio::task::spawn_blocking(move || store.process_count())
+        .await
+        .map_err(|error| ApiError::Internal(error.to_string()))?;
+    ok_json(format!("{{\"processes\":{count}}}").into_bytes())
 }
 
 async fn by_id(app: &App, id_text: &str, query: &Query) -> Result<Response<Body>, ApiError> {

@@ -17,6 +17,8 @@ pub enum Route {
     /// `GET /~su/log`: the change feed a standby follows (paths under `/~` never collide with
     /// an id, DECISIONS 18).
     Feed,
+    /// `GET /~su/process-count`: how many processes this SU holds, for routers.
+    ProcessCount,
     Preflight,
     NotFound,
 }
@@ -34,6 +36,7 @@ pub fn route(method: &Method, path: &str) -> Route {
         (&Method::GET, ["health"]) => Route::Health,
         (&Method::GET, ["metrics"]) => Route::Metrics,
         (&Method::GET, ["~su", "log"]) => Route::Feed,
+        (&Method::GET, ["~su", "process-count"]) => Route::ProcessCount,
         (&Method::GET, [id]) if !id.is_empty() => Route::ById((*id).to_string()),
         (&Method::GET, ["processes", id]) if !id.is_empty() => Route::Process((*id).to_string()),
         (&Method::GET, [id, "latest"]) if !id.is_empty() => Route::Latest((*id).to_string()),
@@ -56,6 +59,7 @@ mod tests {
         check(Method::GET, "/health", Route::Health);
         check(Method::GET, "/metrics", Route::Metrics);
         check(Method::GET, "/~su/log", Route::Feed);
+        check(Method::GET, "/~su/process-count", Route::ProcessCount);
         check(Method::GET, "/abc", Route::ById("abc".into()));
         check(Method::GET, "/processes/abc", Route::Process("abc".into()));
         check(Method::GET, "/abc/latest", Route::Latest("abc".into()));

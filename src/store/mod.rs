@@ -7,6 +7,7 @@ pub mod keys;
 mod migrate;
 pub mod outbox;
 pub mod records;
+pub mod routes;
 pub mod write;
 
 use crate::domain::Id;

@@ -1,10 +1,13 @@
-//! Outbound HTTP: the Arweave gateway, GraphQL, the bundler the outbox uploads to, and the
-//! operator's allow-lists. Every call has a timeout; nothing here runs inside a shard.
+//! Outbound HTTP: the Arweave gateway, GraphQL, the bundler the outbox uploads to, the
+//! operator's allow-lists and the router check. Every call has a timeout; nothing here runs
+//! inside a shard.
 
 pub mod allowlist;
 pub mod block_height;
 pub mod gateway;
+pub mod router_check;
 
 pub use allowlist::AllowLists;
 pub use block_height::BlockHeight;
 pub use gateway::{Gateway, GatewayError, GraphqlTransaction};
+pub use router_check::RouterCheck;

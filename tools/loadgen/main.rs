@@ -5,6 +5,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line report
 
 mod bundler;
+mod router;
 mod signed;
 
 use ao_su::ans104::{ItemDraft, SignatureType, b64};
@@ -76,6 +77,21 @@ struct Args {
     /// the fake bundler answers 503 for this many seconds after its first request
     #[argh(option, default = "0")]
     bundler_outage_secs: u64,
+    /// offline: fill a router's placement table in this data dir, then exit
+    #[argh(option)]
+    router_prefill: Option<std::path::PathBuf>,
+    /// routes in the synthetic table (prefill and redirect phases)
+    #[argh(option, default = "1_000_000")]
+    router_table: u64,
+    /// the SU URLs the synthetic routes point at, comma-separated
+    #[argh(
+        option,
+        default = "String::from(\"http://127.0.0.1:9101,http://127.0.0.1:9102\")"
+    )]
+    router_sus: String,
+    /// only measure redirects: this many GET /processes/{id} against --url (a router)
+    #[argh(option)]
+    router_redirects: Option<u64>,
 }
 
 /// Writes synthetic schedules straight into a store (for scale benchmarks only: their
@@ -234,6 +250,14 @@ fn main() -> anyhow::Result<()> {
             outage: Duration::from_secs(args.bundler_outage_secs),
         });
     }
+    if let Some(dir) = &args.router_prefill {
+        let sus: Vec<String> = args
+            .router_sus
+            .split(',')
+            .map(|su| su.trim().to_string())
+            .collect();
+        return router::prefill(dir, args.router_table, &sus);
+    }
     if let Some(dir) = &args.prefill_dir {
         let threads = match args.prefill_threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -266,6 +290,34 @@ fn main() -> anyhow::Result<()> {
         .timeout(Duration::from_secs(60))
         .build()?;
 
+    if let Some(requests) = args.router_redirects {
+        let address = args.url.trim_start_matches("http://").trim_end_matches('/');
+        let rss_before = args.server_pid.and_then(router::rss_kib);
+        let (done, elapsed) = runtime.block_on(router::redirects(
+            address,
+            args.router_table,
+            requests,
+            args.concurrency,
+        ))?;
+        println!(
+            "redirects: {done} in {:.2} s = {:.0} redirects/s (table {}, {} connections)",
+            elapsed.as_secs_f64(),
+            done as f64 / elapsed.as_secs_f64(),
+            args.router_table,
+            args.concurrency
+        );
+        if let (Some(pid), Some((before, _))) = (args.server_pid, rss_before) {
+            if let Some((now, peak)) = router::rss_kib(pid) {
+                println!(
+                    "router RSS: {:.1} MiB before, {:.1} MiB after, peak {:.1} MiB",
+                    before as f64 / 1024.0,
+                    now as f64 / 1024.0,
+                    peak as f64 / 1024.0
+                );
+            }
+        }
+        return Ok(());
+    }
     if let Some(pid) = &args.read_process {
         let (entries, elapsed) =
             runtime.block_on(read_all(&client, &args.url, pid, args.page_limit))?;

@@ -9,6 +9,7 @@ use crate::config::AdmissionConfig;
 use crate::http::App;
 use crate::http::error::ApiError;
 use crate::sequencer::Request as Scheduled;
+use crate::upstream::router_check::Verdict;
 
 /// A write that passed every check and only waits for its place in a schedule.
 pub(crate) struct AdmittedWrite {
@@ -91,6 +92,7 @@ pub(crate) async fn admit_item(
                     "Required Module and Scheduler tags for Process type not present".into(),
                 ));
             }
+            check_router(app, &item.id).await?;
             if let Some(on_boot) = item.on_boot.as_deref().filter(|value| *value != "Data") {
                 check_on_boot(app, on_boot).await?;
             }
@@ -107,6 +109,27 @@ pub(crate) async fn admit_item(
         },
     };
     Ok(AdmittedWrite { request })
+}
+
+/// `ENABLE_ROUTER_CHECK` (PROTOCOL 10.5): a spawn the router placed on another SU is refused;
+/// one it placed here, or nowhere, goes on.
+async fn check_router(app: &App, process: &crate::domain::Id) -> Result<(), ApiError> {
+    let crate::http::Mode::Primary(primary) = &app.mode else {
+        return Ok(());
+    };
+    let Some(check) = &primary.router_check else {
+        return Ok(());
+    };
+    match check.check(&b64::encode(process)).await {
+        Ok(Verdict::Here) => Ok(()),
+        Ok(Verdict::Elsewhere) => Err(ApiError::BadRequest(
+            "Process does not belong on this SU".into(),
+        )),
+        Err(error) => {
+            tracing::warn!(%error, "router check failed");
+            Err(ApiError::BadRequest("Unable to check router".into()))
+        }
+    }
 }
 
 /// `On-Boot` names a transaction that must exist: only a 43-character base64url id is ever

@@ -65,6 +65,10 @@ pub(super) async fn write(
     request: Request<Incoming>,
 ) -> Result<hyper::Response<Body>, ApiError> {
     let started = Instant::now();
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map_or_else(|| "/".to_string(), |pq| pq.as_str().to_string());
     let query = Query::parse(request.uri().query());
     let target = WriteTarget::from_query(&query);
     let item_header = matches!(target, WriteTarget::Item { .. });
@@ -74,7 +78,9 @@ pub(super) async fn write(
             let admitted = admit(app, &target, &query, body).await?;
             schedule::schedule(&primary.sequencer, admitted, started).await
         }
-        Mode::Router(router) => super::router::write(app, router, target, body).await,
+        Mode::Router(router) => {
+            super::router::write(app, router, target, body, &path_and_query).await
+        }
         // The preamble refuses writes on a standby; this arm only keeps the match total.
         Mode::Standby(_) => Err(ApiError::ReadOnly),
     }
