@@ -1,10 +1,11 @@
 //! The command line: `su serve`, `su su PORT`, `su wallet new`, `su verify`, `su announce`,
-//! `su outbox`, `su reupload`, `su backup`, `su sync`.
+//! `su outbox`, `su reupload`, `su backup`, `su sync`, `su import-postgres`.
 #![allow(clippy::print_stdout)] // the CLI prints its results
 
 pub mod announce;
 pub mod backup;
 pub mod daemon;
+pub mod import;
 pub mod outbox;
 pub mod reupload;
 pub mod serve;
@@ -33,6 +34,7 @@ pub enum Command {
     Reupload(reupload::Args),
     Backup(backup::Args),
     Sync(sync::Args),
+    ImportPostgres(import::PostgresArgs),
     ConfigExample(ConfigExampleArgs),
     ConfigTable(ConfigTableArgs),
 }

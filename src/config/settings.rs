@@ -320,6 +320,11 @@ pub const SETTINGS: &[Setting] = &[
         default: "",
         doc: "router scheduler list; unused in su mode",
     },
+    Setting {
+        name: "DATABASE_URL",
+        default: "",
+        doc: "the reference SU's Postgres database, read only by `su import-postgres` (its --database-url flag wins)",
+    },
 ];
 
 /// The built-in default of `name`, or `None` when the table gives none (empty means unset).
