@@ -191,15 +191,16 @@ fn read_source(
     let entries = |source: &mut dyn Source, id: &str, mut after: Option<RowKey>| {
         loop {
             let rows = source.entries_after(id, after, page)?;
+            // A page may hold fewer rows than asked (a source pages by nonce windows), so
+            // only an empty page ends the process.
             let Some(last) = rows.last() else {
                 break;
             };
-            let full = rows.len() == page;
             after = last.key;
             if !send(Event::Rows(rows)) {
                 return Ok(false);
             }
-            if !full || after.is_none() {
+            if after.is_none() {
                 break;
             }
         }

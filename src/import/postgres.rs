@@ -99,6 +99,26 @@ pub fn without_credentials(url: &str) -> String {
         .join(" ")
 }
 
+impl PostgresSource {
+    /// The smallest nonce of the process above `above` (or at all).
+    fn next_nonce(
+        &mut self,
+        process: &str,
+        above: Option<i64>,
+    ) -> Result<Option<i64>, SourceError> {
+        let above = above.map_or(i32::MIN, clamp_i32);
+        let row = self.client.query_one(
+            "SELECT min(nonce) FROM messages WHERE process_id = $1 AND nonce > $2",
+            &[&process, &above],
+        )?;
+        Ok(row.get::<_, Option<i32>>(0).map(i64::from))
+    }
+}
+
+fn clamp_i32(value: i64) -> i32 {
+    value.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+}
+
 impl Source for PostgresSource {
     fn kind(&self) -> u8 {
         KIND
@@ -146,35 +166,61 @@ impl Source for PostgresSource {
         after: Option<RowKey>,
         max: usize,
     ) -> Result<Vec<SourceRow>, SourceError> {
-        let after = after.unwrap_or(RowKey {
-            nonce: i64::MIN,
-            timestamp: i64::MIN,
-            row: i64::MIN,
-        });
         let assignment = if self.has_assignment_id {
             "assignment_id"
         } else {
             "NULL::varchar"
         };
-        // The row comparison keeps the (process_id, nonce) index usable.
+        // A window of nonces per page, found through the (process_id, nonce) index, so a
+        // page costs its own rows whatever the process's length; the row comparison skips
+        // what the last page returned of the window's first nonce (duplicates).
         let query = format!(
             "SELECT row_id, nonce, timestamp, bundle, hash_chain, message_id, {assignment} \
-             FROM messages WHERE process_id = $1 AND nonce >= $2 \
-             AND (nonce::bigint, timestamp, row_id::bigint) > ($3, $4, $5) \
-             ORDER BY nonce, timestamp, row_id LIMIT $6"
+             FROM messages WHERE process_id = $1 AND nonce >= $2 AND nonce < $3 \
+             AND (nonce::bigint, timestamp, row_id::bigint) > ($4, $5, $6) \
+             ORDER BY nonce, timestamp, row_id"
         );
-        let nonce_floor = after.nonce.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
-        let rows = self.client.query(
-            &query,
-            &[
-                &process,
-                &nonce_floor,
-                &after.nonce,
-                &after.timestamp,
-                &after.row,
-                &(max as i64),
-            ],
-        )?;
+        let (mut floor, after) = match after {
+            Some(after) => (Some(after.nonce), after),
+            None => (
+                None,
+                RowKey {
+                    nonce: i64::MIN,
+                    timestamp: i64::MIN,
+                    row: i64::MIN,
+                },
+            ),
+        };
+        let span = max.max(1) as i64;
+        let rows = loop {
+            let start = match floor {
+                Some(start) => start,
+                None => match self.next_nonce(process, None)? {
+                    Some(first) => first,
+                    None => return Ok(Vec::new()),
+                },
+            };
+            let end = start.saturating_add(span);
+            let rows = self.client.query(
+                &query,
+                &[
+                    &process,
+                    &clamp_i32(start),
+                    &clamp_i32(end),
+                    &after.nonce,
+                    &after.timestamp,
+                    &after.row,
+                ],
+            )?;
+            if !rows.is_empty() {
+                break rows;
+            }
+            // Nothing left in this window: jump over the gap to the next nonce there is.
+            match self.next_nonce(process, Some(end - 1))? {
+                Some(next) => floor = Some(next),
+                None => return Ok(Vec::new()),
+            }
+        };
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let row_id: i32 = row.get(0);

@@ -44,7 +44,8 @@ pub trait Source: Send {
     ) -> Result<Vec<String>, SourceError>;
     /// The process's own stored wrapper (P1 or P2), if the source has one.
     fn process(&mut self, process: &str) -> Result<Option<SourceRow>, SourceError>;
-    /// The process's entry wrappers after `after`, in (nonce, timestamp, tie-break) order.
+    /// The process's entry wrappers after `after`, in (nonce, timestamp, tie-break) order: about
+    /// `max` of them (a source may page by windows of nonces); an empty page means no more.
     fn entries_after(
         &mut self,
         process: &str,
