@@ -1047,3 +1047,65 @@ fn sigkill_at_random_points_then_rerun_gives_the_clean_import() {
         assert_eq!(found, expected, "first differing row, CF {}", expected.0);
     }
 }
+
+#[test]
+fn a_use_disk_byte_store_is_read_before_the_bundle_column() {
+    let reference = Reference::new(Signing::Real);
+    let mut db = Database::create("disk");
+    db.migrate_all_from(0);
+    let mut chain = insert_aop6_process(&reference, &mut db, now_ms(), true);
+    let process = chain.process.clone();
+    for nonce in 1..=3u64 {
+        let body = reference.client_item(Some(&process), "Message", &[], b"on disk");
+        schedule(
+            &reference,
+            &mut db,
+            Era::M4,
+            &mut chain,
+            nonce,
+            now_ms() + nonce,
+            Some(body),
+            None,
+        );
+    }
+    // The byte store holds each wrapper under the reference's key (PROTOCOL 9.3); the
+    // column is damaged, so only a read of the byte store can import the rows.
+    let disk = tempfile::tempdir().unwrap();
+    {
+        let mut options = rocksdb::Options::default();
+        options.create_if_missing(true);
+        let store = rocksdb::DB::open(&options, disk.path()).unwrap();
+        for row in db
+            .client
+            .query(
+                "SELECT process_id, timestamp, message_id, assignment_id, bundle FROM messages",
+                &[],
+            )
+            .unwrap()
+        {
+            let (pid, ts, mid, aid): (String, i64, String, String) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
+            let bundle: Vec<u8> = row.get(4);
+            store
+                .put(format!("message___{pid}___{ts}___{mid}___{aid}"), bundle)
+                .unwrap();
+        }
+    }
+    db.client
+        .execute("UPDATE messages SET bundle = '\\x00'::bytea", &[])
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = import(dir.path(), &db.url(), &[]);
+    assert!(
+        !out.success(),
+        "the damaged column alone does not import: {}",
+        out.text()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let disk_dir = disk.path().to_str().unwrap();
+    let out = import(dir.path(), &db.url(), &["--disk-dir", disk_dir]);
+    assert!(out.success(), "{}", out.text());
+    assert_eq!(summary_number(&out.stdout, "legacy),"), 4);
+    let (ok, report) = su_verify(dir.path());
+    assert!(ok, "{report}");
+}

@@ -288,7 +288,6 @@ impl Pipeline<'_> {
         for event in events {
             match event? {
                 Event::Process { id, row } => {
-                    self.close_process();
                     let resumed = resume.take();
                     match resumed {
                         Some((resumed_id, after, link)) if b64::encode(&resumed_id) == id => {
@@ -310,7 +309,6 @@ impl Pipeline<'_> {
             self.reporter
                 .progress(&self.cursor.totals, self.total_entries);
         }
-        self.close_process();
         self.cursor.done = true;
         self.flush(true)?;
         Ok(Summary {
@@ -441,12 +439,6 @@ impl Pipeline<'_> {
                 self.cursor.process = Some((current.id, Position::Complete));
             }
         }
-        self.current = None;
-    }
-
-    /// A process whose end the reader never announced (the source stopped mid-way) stays
-    /// partial; nothing to do but forget it.
-    fn close_process(&mut self) {
         self.current = None;
     }
 
