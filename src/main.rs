@@ -49,6 +49,7 @@ fn main() -> ExitCode {
         Command::Reupload(args) => ao_su::cli::reupload::run(&config, args),
         Command::Backup(args) => ao_su::cli::backup::run(&config, args),
         Command::Sync(args) => ao_su::cli::sync::run(config, args),
+        Command::ImportPostgres(args) => ao_su::cli::import::run_postgres(&config, args),
         Command::ConfigExample(_) => {
             print!("{}", ao_su::config::env_example());
             Ok(())

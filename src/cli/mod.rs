@@ -1,10 +1,11 @@
 //! The command line: `su serve`, `su su PORT`, `su wallet new`, `su verify`, `su announce`,
-//! `su outbox`, `su reupload`, `su backup`, `su sync`, `su router`.
+//! `su outbox`, `su reupload`, `su backup`, `su sync`, `su router`, `su import-postgres`.
 #![allow(clippy::print_stdout)] // the CLI prints its results
 
 pub mod announce;
 pub mod backup;
 pub mod daemon;
+pub mod import;
 pub mod outbox;
 pub mod reupload;
 pub mod router;
@@ -35,6 +36,7 @@ pub enum Command {
     Backup(backup::Args),
     Sync(sync::Args),
     Router(router::Args),
+    ImportPostgres(import::PostgresArgs),
     ConfigExample(ConfigExampleArgs),
     ConfigTable(ConfigTableArgs),
 }

@@ -18,7 +18,6 @@ use std::time::Duration;
 
 /// Variables that only configured the reference's Postgres store: accepted, ignored.
 const POSTGRES_ONLY: &[&str] = &[
-    "DATABASE_URL",
     "DATABASE_READ_URL",
     "DB_WRITE_CONNECTIONS",
     "DB_READ_CONNECTIONS",
@@ -131,6 +130,13 @@ pub struct WalletConfig {
     /// `None`: `<data dir>/wallet.json`, created on first start.
     pub path: Option<PathBuf>,
     pub signing_salt: u32,
+}
+
+/// The reference SU's store that `su import-postgres` reads.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ImportConfig {
+    /// `DATABASE_URL`: the reference's Postgres database (the `--database-url` flag wins).
+    pub database_url: Option<String>,
 }
 
 /// The listener and the read side of HTTP.
@@ -287,6 +293,8 @@ pub struct Config {
     pub router: RouterConfig,
     /// `ENABLE_ROUTER_CHECK`; `None` when off.
     pub router_check: Option<RouterCheckConfig>,
+    /// What `su import-postgres` reads when no flag says otherwise.
+    pub import: ImportConfig,
     /// Notices to log once the logger is up (ignored Postgres-era variables).
     pub notices: Vec<String>,
     /// The values in force, redacted, for the one start-up log line.
@@ -629,6 +637,9 @@ impl Config {
             mode: serve_mode(vars)?,
             router: router(vars)?,
             router_check: router_check(vars)?,
+            import: ImportConfig {
+                database_url: vars.get("DATABASE_URL").map(str::to_owned),
+            },
             notices,
             effective: EffectiveSettings::from_vars(vars),
         };
@@ -863,7 +874,7 @@ mod tests {
 
     #[test]
     fn postgres_variables_are_ignored_with_a_notice() {
-        let config = parse(&[("DATABASE_URL", "postgres://x"), ("USE_DISK", "true")]).unwrap();
+        let config = parse(&[("DATABASE_READ_URL", "postgres://x"), ("USE_DISK", "true")]).unwrap();
         assert_eq!(config.notices.len(), 2);
     }
 

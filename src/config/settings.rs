@@ -345,6 +345,11 @@ pub const SETTINGS: &[Setting] = &[
         default: "",
         doc: "the reference's SU number (the N of https://suN.…): the router check's identity when SU_URL is unset",
     },
+    Setting {
+        name: "DATABASE_URL",
+        default: "",
+        doc: "the reference SU's Postgres database, read only by `su import-postgres` (its --database-url flag wins)",
+    },
 ];
 
 /// The built-in default of `name`, or `None` when the table gives none (empty means unset).

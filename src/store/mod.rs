@@ -851,6 +851,35 @@ impl Store {
         self.write_with(commit, None)
     }
 
+    /// An importer's checkpoint row (`checkpoints` CF), if that import ever wrote one.
+    pub fn import_checkpoint(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let db = self.db()?;
+        Ok(db.get_cf(cf(&db, cf::CHECKPOINTS), key)?)
+    }
+
+    /// The importer writes one batch of history; with `checkpoint` (key, cursor, signer), the
+    /// batch also records the importer's cursor and, when given, the signer's address, so the
+    /// cursor names exactly the rows written before it. Sync only at checkpoints
+    /// (`commit.sync`).
+    pub fn write_imported(
+        &self,
+        commit: &Commit,
+        checkpoint: Option<(&[u8], &[u8], Option<&Id>)>,
+    ) -> Result<(), StoreError> {
+        let db = self.db()?;
+        let mut batch = write::build_batch(&db, commit);
+        if let Some((key, cursor, signer)) = checkpoint {
+            batch.put_cf(cf(&db, cf::CHECKPOINTS), key, cursor);
+            if let Some(signer) = signer {
+                batch.put_cf(cf(&db, cf::META), SIGNER_KEY, signer);
+            }
+        }
+        let mut options = rocksdb::WriteOptions::default();
+        options.set_sync(commit.sync);
+        db.write_opt(batch, &options)?;
+        Ok(())
+    }
+
     fn write_with(&self, commit: &Commit, sync_after: Option<u64>) -> Result<(), StoreError> {
         let db = self.db()?;
         if let Some(entry) = commit

@@ -1,0 +1,182 @@
+//! `su import-postgres`: move in from a reference SU's Postgres store (issue 19). Progress on
+//! stderr (a bar on a terminal, plain lines otherwise), one line per problem on stdout, and a
+//! summary at the end.
+
+use crate::ans104::b64;
+use crate::config::Config;
+use crate::import::cursor::Totals;
+use crate::import::pipeline::{self, Options, Reporter};
+use crate::import::postgres::PostgresSource;
+use crate::import::source::Source;
+use crate::store::{OpenMode, Store};
+use anyhow::{Context, bail};
+use argh::FromArgs;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Import a reference SU's Postgres store (and its USE_DISK byte store) into SU_DATA_DIR.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "import-postgres")]
+pub struct PostgresArgs {
+    /// the reference's database, e.g. postgres://user@host/su (default: DATABASE_URL)
+    #[argh(option)]
+    pub database_url: Option<String>,
+    /// the reference's USE_DISK byte store (its SU_DATA_DIR), read before the bundle column
+    #[argh(option)]
+    pub disk_dir: Option<PathBuf>,
+    /// do not verify signatures (hash-chain links are still checked)
+    #[argh(switch)]
+    pub skip_signatures: bool,
+    /// queue every imported item for upload to the bundler again
+    #[argh(switch)]
+    pub reupload: bool,
+    /// write a synced checkpoint after this many entries (default 100000; also every 10 s)
+    #[argh(option, default = "100_000")]
+    pub checkpoint_entries: u64,
+}
+
+pub fn run_postgres(config: &Config, args: PostgresArgs) -> anyhow::Result<()> {
+    let url = args
+        .database_url
+        .clone()
+        .or_else(|| config.import.database_url.clone())
+        .context("no database: pass --database-url or set DATABASE_URL")?;
+    let store = open_for_import(&config.store.data_dir)?;
+    let source = PostgresSource::connect(&url, args.disk_dir.as_deref())
+        .context("connecting to the reference's database")?;
+    let options = Options {
+        signatures: !args.skip_signatures,
+        reupload: args.reupload,
+        checkpoint_entries: args.checkpoint_entries.max(1),
+        ..Options::default()
+    };
+    run(&store, Box::new(source), &options)
+}
+
+/// Opens the store read-write; RocksDB's lock refuses a store that a running `su serve` (or
+/// another import) holds.
+pub fn open_for_import(data_dir: &Path) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+    match Store::open(data_dir, OpenMode::ReadWrite) {
+        Ok(store) => Ok(store),
+        Err(error) if error.to_string().contains("lock") => bail!(
+            "the store at {} is in use by another process (a running `su serve`, `su sync` or \
+             import holds its lock); stop it first: an import runs beside nothing ({error})",
+            data_dir.display()
+        ),
+        Err(error) => {
+            Err(error).with_context(|| format!("opening the store at {}", data_dir.display()))
+        }
+    }
+}
+
+fn run(store: &Store, source: Box<dyn Source>, options: &Options) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut reporter = Progress::new();
+    let summary = pipeline::run(store, source, options, &mut reporter);
+    reporter.finish();
+    let summary = summary?;
+    store.flush()?;
+    let totals = &summary.totals;
+    if summary.already_done {
+        println!("the import into this store is complete already; nothing to do");
+    }
+    println!(
+        "imported {} processes ({} legacy), {} entries, {} bytes, {} signatures verified in {:.1}s",
+        totals.processes,
+        totals.legacy_processes,
+        totals.entries,
+        totals.bytes,
+        totals.signatures,
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "legacy anomalies kept: {}; column mismatches: {}; not imported (do not verify): {}; \
+         assignment-only entries without a dedupe hash (not covered): {}",
+        totals.anomalies, totals.mismatches, totals.failures, totals.uncovered
+    );
+    if let Some(signer) = summary.signer {
+        println!(
+            "store signer: {} (serve it with the reference SU's wallet)",
+            b64::encode(&signer)
+        );
+    }
+    if totals.failures > 0 {
+        bail!(
+            "{} entries or processes do not verify and were not imported (listed above)",
+            totals.failures
+        );
+    }
+    Ok(())
+}
+
+/// Progress: an indicatif bar with rate and ETA on a terminal, a plain line every 5 s
+/// otherwise.
+struct Progress {
+    bar: Option<ProgressBar>,
+    started: Instant,
+    last_line: Instant,
+}
+
+impl Progress {
+    fn new() -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            if let Ok(style) = ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} entries {per_sec} eta {eta}",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar
+        });
+        Self {
+            bar,
+            started: Instant::now(),
+            last_line: Instant::now(),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Reporter for Progress {
+    fn problem(&mut self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| println!("{line}")),
+            None => println!("{line}"),
+        }
+    }
+
+    #[allow(clippy::print_stderr)] // progress lines go to stderr
+    fn progress(&mut self, totals: &Totals, total: Option<u64>) {
+        let done = totals.entries + totals.legacy_processes + totals.failures;
+        match &self.bar {
+            Some(bar) => {
+                if let Some(total) = total {
+                    bar.set_length(total);
+                }
+                bar.set_position(done);
+            }
+            None => {
+                if self.last_line.elapsed() < Duration::from_secs(5) {
+                    return;
+                }
+                self.last_line = Instant::now();
+                let seconds = self.started.elapsed().as_secs_f64().max(0.001);
+                let of = total.map_or_else(String::new, |total| format!(" of {total}"));
+                eprintln!(
+                    "import: {done}{of} entries, {} processes, {:.0} entries/s",
+                    totals.processes,
+                    done as f64 / seconds
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! Importing a reference SU's history (issue 19): its stored wrappers of every era become
+//! store entries and legacy processes, verified as they go, in (nonce, timestamp) order.
+//!
+//! * `wrapper`: one stored wrapper → an entry or a legacy process, and its checks;
+//! * `source`: what a source of history provides (`Source`), read by a reader thread;
+//! * `postgres`: the reference's Postgres store, with or without its byte store;
+//! * `pipeline`: parallel verification, links, duplicate ranks, batches and checkpoints;
+//! * `cursor`: the checkpoint value in `meta/import_cursor`.
+
+pub mod cursor;
+pub mod pipeline;
+pub mod postgres;
+pub mod source;
+pub mod wrapper;
+
+pub use wrapper::{ImportError, entry_from_inner_bundle, entry_from_wrapper};

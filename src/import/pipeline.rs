@@ -1,0 +1,628 @@
+//! The import pipeline, shared by every source: a reader thread pages the source into a
+//! bounded channel; the pipeline parses and verifies each page on every core, checks each
+//! entry's place and link in (nonce, timestamp) order, numbers duplicate nonces, and writes
+//! large unsynced batches, with a synced checkpoint (`meta/import_cursor`) every so often.
+//! Interrupted at any point, a rerun resumes from the last checkpoint and rewrites the same
+//! rows (every row is derived from the entry and its sequence, which the cursor carries), so
+//! the store ends up identical to one from an uninterrupted run.
+
+use super::cursor::{Cursor, Link, Position, RowKey, Totals};
+use super::source::{Event, Source, SourceError, SourceRow};
+use super::wrapper::{Checked, Parsed, check, parse_message_wrapper, parse_process_wrapper};
+use crate::ans104::b64;
+use crate::domain::{self, Id};
+use crate::store::keys::Slot;
+use crate::store::records::EntryKind;
+use crate::store::{Commit, StagedEntry, Store, StoreError};
+use crossbeam_channel::{Receiver, bounded};
+use std::time::{Duration, Instant};
+
+/// How an import runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Verify every signature (off: `--skip-signatures`; hash-chain links are still checked).
+    pub signatures: bool,
+    /// Queue the imported items for upload again (`--reupload`).
+    pub reupload: bool,
+    /// Entries per source page and per write batch.
+    pub page: usize,
+    /// A checkpoint after this many entries...
+    pub checkpoint_entries: u64,
+    /// ...or this much time, whichever comes first.
+    pub checkpoint_interval: Duration,
+    /// Threads that parse and verify.
+    pub threads: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            signatures: true,
+            reupload: false,
+            page: 1000,
+            checkpoint_entries: 100_000,
+            checkpoint_interval: Duration::from_secs(10),
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
+/// Where the pipeline tells what it finds and how far it is.
+pub trait Reporter {
+    /// One line about one entry or process: a failure, an anomaly or a mismatch.
+    fn problem(&mut self, line: &str);
+    /// The running totals, after each page.
+    fn progress(&mut self, totals: &Totals, total_entries: Option<u64>);
+}
+
+/// Why an import stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportFailure {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// What the run ended with.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub totals: Totals,
+    /// Whether the store was already complete when this run began.
+    pub already_done: bool,
+    pub signer: Option<Id>,
+}
+
+/// The process the pipeline is inside.
+struct Current {
+    id: Id,
+    text: String,
+    link: Option<Link>,
+    after: Option<RowKey>,
+    /// Its process wrapper does not verify: nothing of it is imported.
+    skip: bool,
+}
+
+struct Pipeline<'a> {
+    store: &'a Store,
+    options: &'a Options,
+    reporter: &'a mut dyn Reporter,
+    cursor: Cursor,
+    current: Option<Current>,
+    commit: Commit,
+    since_checkpoint: u64,
+    last_checkpoint: Instant,
+    total_entries: Option<u64>,
+    /// The checkpoint row's key.
+    key: [u8; 33],
+}
+
+/// The `checkpoints` key of a source: its kind, then the SHA-256 of its identity.
+pub fn checkpoint_key(kind: u8, identity: &str) -> [u8; 33] {
+    let mut key = [0u8; 33];
+    key[0] = kind;
+    key[1..].copy_from_slice(&crate::ans104::item::sha256(identity.as_bytes()));
+    key
+}
+
+/// Imports everything `source` holds into `store`, resuming from the store's cursor.
+pub fn run(
+    store: &Store,
+    mut source: Box<dyn Source>,
+    options: &Options,
+    reporter: &mut dyn Reporter,
+) -> Result<Summary, ImportFailure> {
+    let key = checkpoint_key(source.kind(), &source.identity());
+    let cursor = match store.import_checkpoint(&key)? {
+        Some(bytes) => Cursor::decode(&bytes).ok_or(StoreError::Corrupt {
+            what: "import checkpoint",
+        })?,
+        None => {
+            if store.last_sequence()? > 0 {
+                return Err(ImportFailure::Refused(
+                    "the store already holds history that no import wrote; import into an \
+                     empty data dir (or resume with the same source)"
+                        .to_string(),
+                ));
+            }
+            Cursor::new(source.kind(), 1)
+        }
+    };
+    if cursor.source != source.kind() {
+        return Err(ImportFailure::Refused(
+            "the store holds an import from another kind of source".to_string(),
+        ));
+    }
+    if cursor.done {
+        return Ok(Summary {
+            totals: cursor.totals,
+            already_done: true,
+            signer: store.signer_address()?,
+        });
+    }
+    let total_entries = source.total_entries()?;
+    let (sender, events) = bounded(8);
+    let start = cursor.process;
+    let page = options.page;
+    std::thread::scope(|scope| {
+        let reader = std::thread::Builder::new()
+            .name("su-import-read".into())
+            .spawn_scoped(scope, move || {
+                let result = read_source(source.as_mut(), start, page, &|event| {
+                    sender.send(Ok(event)).is_ok()
+                });
+                if let Err(error) = result {
+                    let _ = sender.send(Err(error));
+                }
+            })
+            .map_err(|error| ImportFailure::Refused(format!("starting the reader: {error}")))?;
+        let mut pipeline = Pipeline {
+            store,
+            options,
+            reporter,
+            cursor,
+            current: None,
+            commit: Commit {
+                sync: false,
+                ..Commit::default()
+            },
+            since_checkpoint: 0,
+            last_checkpoint: Instant::now(),
+            total_entries,
+            key,
+        };
+        let result = pipeline.consume(&events);
+        drop(events);
+        let _ = reader.join();
+        result
+    })
+}
+
+/// The reader thread: walks the source from the cursor's position and hands over events; a
+/// closed channel (the pipeline stopped) ends it.
+fn read_source(
+    source: &mut dyn Source,
+    start: Option<(Id, Position)>,
+    page: usize,
+    send: &dyn Fn(Event) -> bool,
+) -> Result<(), SourceError> {
+    let entries = |source: &mut dyn Source, id: &str, mut after: Option<RowKey>| {
+        loop {
+            let rows = source.entries_after(id, after, page)?;
+            // A page may hold fewer rows than asked (a source pages by nonce windows), so
+            // only an empty page ends the process.
+            let Some(last) = rows.last() else {
+                break;
+            };
+            after = last.key;
+            if !send(Event::Rows(rows)) {
+                return Ok(false);
+            }
+            if after.is_none() {
+                break;
+            }
+        }
+        Ok::<bool, SourceError>(send(Event::ProcessEnd))
+    };
+    let mut after_process = None;
+    match start {
+        None => {}
+        Some((id, Position::Complete)) => after_process = Some(b64::encode(&id)),
+        Some((id, Position::Partial { after, .. })) => {
+            let text = b64::encode(&id);
+            if !send(Event::Process {
+                id: text.clone(),
+                row: None,
+            }) || !entries(source, &text, after)?
+            {
+                return Ok(());
+            }
+            after_process = Some(text);
+        }
+    }
+    loop {
+        let ids = source.processes_after(after_process.as_deref(), 1000)?;
+        let Some(last) = ids.last().cloned() else {
+            return Ok(());
+        };
+        for id in ids {
+            let row = source.process(&id)?;
+            if !send(Event::Process {
+                id: id.clone(),
+                row,
+            }) || !entries(source, &id, None)?
+            {
+                return Ok(());
+            }
+        }
+        after_process = Some(last);
+    }
+}
+
+/// Parses and checks one page on `threads` threads, keeping its order.
+fn prepare(
+    rows: &[SourceRow],
+    signatures: bool,
+    threads: usize,
+) -> Vec<Result<(StagedEntry, Checked), String>> {
+    let one = |row: &SourceRow| {
+        let entry = parse_message_wrapper(&row.wrapper).map_err(|error| error.to_string())?;
+        let mut parsed = Parsed::Entry(entry);
+        let checked = check(&mut parsed, signatures);
+        match parsed {
+            Parsed::Entry(entry) => Ok((entry, checked)),
+            Parsed::Legacy(_) => Err("a message row holds a process".to_string()),
+        }
+    };
+    let chunk = rows.len().div_ceil(threads.max(1)).max(1);
+    if rows.len() <= chunk {
+        return rows.iter().map(one).collect();
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = rows
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|_| vec![Err("checking panicked".to_string())])
+            })
+            .collect()
+    })
+}
+
+impl Pipeline<'_> {
+    fn consume(
+        &mut self,
+        events: &Receiver<Result<Event, SourceError>>,
+    ) -> Result<Summary, ImportFailure> {
+        let mut resume = match self.cursor.process {
+            Some((id, Position::Partial { after, link })) => Some((id, after, link)),
+            _ => None,
+        };
+        for event in events {
+            match event? {
+                Event::Process { id, row } => {
+                    let resumed = resume.take();
+                    match resumed {
+                        Some((resumed_id, after, link)) if b64::encode(&resumed_id) == id => {
+                            self.current = Some(Current {
+                                id: resumed_id,
+                                text: id,
+                                link,
+                                after,
+                                skip: false,
+                            });
+                        }
+                        _ => self.begin_process(id, row),
+                    }
+                }
+                Event::Rows(rows) => self.rows(rows),
+                Event::ProcessEnd => self.end_process(),
+            }
+            self.flush(false)?;
+            self.reporter
+                .progress(&self.cursor.totals, self.total_entries);
+        }
+        self.cursor.done = true;
+        self.flush(true)?;
+        Ok(Summary {
+            totals: self.cursor.totals,
+            already_done: false,
+            signer: self.cursor.signer.map(|(_, address)| address),
+        })
+    }
+
+    fn problem(&mut self, line: String) {
+        self.reporter.problem(&line);
+    }
+
+    fn begin_process(&mut self, text: String, row: Option<SourceRow>) {
+        let Some(id) = b64::decode_id(&text) else {
+            self.cursor.totals.failures += 1;
+            self.problem(format!(
+                "not imported: process {text}: not a valid id; its entries are skipped"
+            ));
+            self.current = Some(Current {
+                id: [0; 32],
+                text,
+                link: None,
+                after: None,
+                skip: true,
+            });
+            return;
+        };
+        let mut current = Current {
+            id,
+            text,
+            link: None,
+            after: None,
+            skip: false,
+        };
+        if let Some(row) = row {
+            let parsed = parse_process_wrapper(&row.wrapper).map_err(|error| error.to_string());
+            let checked = parsed.map(|mut parsed| {
+                let checked = check(&mut parsed, self.options.signatures);
+                (parsed, checked)
+            });
+            match checked {
+                Ok((
+                    _,
+                    Checked {
+                        failure: Some(failure),
+                        ..
+                    },
+                ))
+                | Err(failure) => {
+                    self.cursor.totals.failures += 1;
+                    self.problem(format!(
+                        "not imported: process {}: its process wrapper: {failure}; its entries \
+                         are skipped",
+                        current.text
+                    ));
+                    current.skip = true;
+                }
+                Ok((parsed, _)) if parsed.process() != id => {
+                    self.cursor.totals.failures += 1;
+                    self.problem(format!(
+                        "not imported: process {}: its wrapper holds process {}; its entries \
+                         are skipped",
+                        current.text,
+                        b64::encode(&parsed.process())
+                    ));
+                    current.skip = true;
+                }
+                Ok((Parsed::Legacy(mut legacy), checked)) => {
+                    legacy.sequence = self.next_sequence();
+                    self.note_signer(legacy.timestamp, checked.signer);
+                    self.cursor.totals.legacy_processes += 1;
+                    self.cursor.totals.bytes += (legacy.item.len() + legacy.wrapper.len()) as u64;
+                    self.cursor.totals.signatures += checked.signatures;
+                    self.commit.legacy_processes.push(legacy);
+                }
+                Ok((Parsed::Entry(entry), checked)) => {
+                    self.current = Some(current);
+                    self.accept(entry, checked, &SourceRow::default());
+                    self.cursor.process = self.position();
+                    return;
+                }
+            }
+        }
+        self.current = Some(current);
+        self.cursor.process = self.position();
+    }
+
+    fn rows(&mut self, rows: Vec<SourceRow>) {
+        let Some(current) = &mut self.current else {
+            return;
+        };
+        current.after = rows.last().and_then(|row| row.key).or(current.after);
+        if current.skip {
+            self.cursor.totals.failures += rows.len() as u64;
+            return;
+        }
+        let prepared = prepare(&rows, self.options.signatures, self.options.threads);
+        for (row, prepared) in rows.iter().zip(prepared) {
+            match prepared {
+                Ok((entry, checked)) => self.accept(entry, checked, row),
+                Err(error) => {
+                    self.cursor.totals.failures += 1;
+                    let text = self.current_text();
+                    self.problem(format!(
+                        "not imported: process {text} nonce {}: {error}",
+                        row.nonce.map_or("?".to_string(), |n| n.to_string())
+                    ));
+                }
+            }
+        }
+        self.cursor.process = self.position();
+    }
+
+    fn current_text(&self) -> String {
+        self.current
+            .as_ref()
+            .map_or_else(String::new, |current| current.text.clone())
+    }
+
+    fn end_process(&mut self) {
+        if let Some(current) = &self.current {
+            if !current.skip {
+                self.cursor.totals.processes += 1;
+            }
+            // A skipped process is complete too (reported once), unless its id is unusable.
+            if !current.skip || current.id != [0; 32] {
+                self.cursor.process = Some((current.id, Position::Complete));
+            }
+        }
+        self.current = None;
+    }
+
+    fn position(&self) -> Option<(Id, Position)> {
+        match &self.current {
+            Some(current) if !current.skip => Some((
+                current.id,
+                Position::Partial {
+                    after: current.after,
+                    link: current.link,
+                },
+            )),
+            _ => self.cursor.process,
+        }
+    }
+
+    fn next_sequence(&mut self) -> u64 {
+        let sequence = self.cursor.next_sequence;
+        self.cursor.next_sequence += 1;
+        sequence
+    }
+
+    fn note_signer(&mut self, timestamp: u64, signer: Id) {
+        if self.cursor.signer.is_none_or(|(seen, _)| timestamp >= seen) {
+            self.cursor.signer = Some((timestamp, signer));
+        }
+    }
+
+    /// Places one parsed, checked entry after the process's last one.
+    fn accept(&mut self, mut entry: StagedEntry, checked: Checked, row: &SourceRow) {
+        let Some(current) = &self.current else {
+            return;
+        };
+        let (pid, text, link) = (current.id, current.text.clone(), current.link);
+        let nonce = entry.nonce;
+        if let Some(failure) = checked.failure {
+            self.cursor.totals.failures += 1;
+            self.problem(format!(
+                "not imported: process {text} nonce {nonce}: {failure}"
+            ));
+            return;
+        }
+        if entry.process != pid {
+            self.cursor.totals.failures += 1;
+            self.problem(format!(
+                "not imported: process {text} nonce {nonce}: its assignment names process {}",
+                b64::encode(&entry.process)
+            ));
+            return;
+        }
+        let mut anomalies = Vec::new();
+        let expected = link.map_or(0, |link| link.slot.nonce + 1);
+        let dup = match link {
+            Some(link) if nonce < link.slot.nonce => {
+                self.cursor.totals.failures += 1;
+                self.problem(format!(
+                    "not imported: process {text} nonce {nonce}: its Nonce tag is below the \
+                     previous entry's ({})",
+                    link.slot.nonce
+                ));
+                return;
+            }
+            Some(link) if nonce == link.slot.nonce => {
+                let dup = link.slot.dup + 1;
+                anomalies.push(format!("duplicate nonce {nonce} (copy {dup})"));
+                dup
+            }
+            _ => {
+                if nonce != expected {
+                    anomalies.push(format!(
+                        "missing nonces {expected}..{}",
+                        nonce.saturating_sub(1)
+                    ));
+                }
+                0
+            }
+        };
+        let expected_chain = match &link {
+            None => domain::seed_hash_chain(&pid),
+            Some(link) => domain::next_hash_chain(&link.assignment_id, &link.hash_chain),
+        };
+        if entry.record.hash_chain != expected_chain {
+            anomalies.push("hash chain link does not verify".to_string());
+        }
+        if link.is_some_and(|link| entry.record.timestamp <= link.timestamp) {
+            anomalies.push("timestamp is not strictly increasing".to_string());
+        }
+        for anomaly in anomalies {
+            self.cursor.totals.anomalies += 1;
+            self.problem(format!(
+                "legacy anomaly (kept): process {text} nonce {nonce}: {anomaly}"
+            ));
+        }
+        for mismatch in column_mismatches(&entry, row) {
+            self.cursor.totals.mismatches += 1;
+            self.problem(format!(
+                "column mismatch (the bytes win): process {text} nonce {nonce}: {mismatch}"
+            ));
+        }
+        if entry.record.kind == EntryKind::AssignmentOnly && entry.dedupe_hashes.is_empty() {
+            self.cursor.totals.uncovered += 1;
+        }
+        entry.dup = dup;
+        entry.upload = self.options.reupload;
+        entry.record.sequence = self.next_sequence();
+        self.note_signer(entry.record.timestamp, checked.signer);
+        let totals = &mut self.cursor.totals;
+        totals.entries += 1;
+        totals.signatures += checked.signatures;
+        totals.bytes += (entry.assignment.len() + entry.body.as_ref().map_or(0, Vec::len)) as u64;
+        if let Some(current) = &mut self.current {
+            current.link = Some(Link {
+                slot: Slot { nonce, dup },
+                assignment_id: entry.record.assignment_id,
+                hash_chain: entry.record.hash_chain,
+                timestamp: entry.record.timestamp,
+            });
+        }
+        self.commit.entries.push(entry);
+    }
+
+    /// Writes what is pending: a plain unsynced batch, or, when a checkpoint is due (or
+    /// `last`), a synced batch carrying the cursor and the signer.
+    fn flush(&mut self, last: bool) -> Result<(), ImportFailure> {
+        let pending = (self.commit.entries.len() + self.commit.legacy_processes.len()) as u64;
+        let unsaved = self.since_checkpoint + pending;
+        let due = last
+            || unsaved >= self.options.checkpoint_entries
+            || (unsaved > 0 && self.last_checkpoint.elapsed() >= self.options.checkpoint_interval);
+        // Small processes gather into one batch until a page's worth is pending.
+        if !due && pending < self.options.page as u64 {
+            return Ok(());
+        }
+        self.commit.sync = due;
+        let cursor = due.then(|| self.cursor.encode());
+        let signer = self.cursor.signer.map(|(_, address)| address);
+        self.store.write_imported(
+            &self.commit,
+            cursor
+                .as_deref()
+                .map(|cursor| (&self.key[..], cursor, signer.as_ref())),
+        )?;
+        self.commit.entries.clear();
+        self.commit.legacy_processes.clear();
+        self.since_checkpoint = unsaved;
+        if due {
+            self.since_checkpoint = 0;
+            self.last_checkpoint = Instant::now();
+        }
+        Ok(())
+    }
+}
+
+/// The source's columns that disagree with the entry's bytes.
+fn column_mismatches(entry: &StagedEntry, row: &SourceRow) -> Vec<String> {
+    let mut found = Vec::new();
+    if let Some(nonce) = row.nonce
+        && u64::try_from(nonce).ok() != Some(entry.nonce)
+    {
+        found.push(format!("nonce column {nonce}, Nonce tag {}", entry.nonce));
+    }
+    if let Some(timestamp) = row.timestamp
+        && u64::try_from(timestamp).ok() != Some(entry.record.timestamp)
+    {
+        found.push(format!(
+            "timestamp column {timestamp}, Timestamp tag {}",
+            entry.record.timestamp
+        ));
+    }
+    if let Some(chain) = &row.hash_chain
+        && b64::decode_id(chain) != Some(entry.record.hash_chain)
+    {
+        found.push(format!(
+            "hash_chain column {chain}, Hash-Chain tag {}",
+            b64::encode(&entry.record.hash_chain)
+        ));
+    }
+    if let Some(assignment) = &row.assignment_id
+        && b64::decode_id(assignment) != Some(entry.record.assignment_id)
+    {
+        found.push(format!(
+            "assignment_id column {assignment}, assignment {}",
+            b64::encode(&entry.record.assignment_id)
+        ));
+    }
+    found
+}
