@@ -3,14 +3,16 @@
 # ENTRIES signed entries (every signature verified), against the verification ceiling of this
 # machine's cores measured in the same run; then the lag of a standby under a fixed write load.
 # Loopback only. Needs release builds (cargo build --release --bins).
-# Usage: tools/sync-bench.sh [catch-up|lag|all]    (ENTRIES=1000000 RATE=500 INTERVAL=1)
+# Usage: tools/sync-bench.sh [catch-up|lag|all]  (ENTRIES=1000000 RATE=500 INTERVAL=1, BIN_DIR:
+# where su and su-loadgen are, default the cargo target's release dir)
 # The signed primary store is cached in $SYNC_BENCH_CACHE (default ~/.cache/ao-su-sync-bench):
 # making it signs ENTRIES assignments with RSA-4096, minutes of every core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-$PWD/target}"
-su="$target/release/su"
-loadgen="$target/release/su-loadgen"
+bin="${BIN_DIR:-$target/release}"
+su="$bin/su"
+loadgen="$bin/su-loadgen"
 entries="${ENTRIES:-1000000}"
 rate="${RATE:-500}"
 interval="${INTERVAL:-1}"
