@@ -84,7 +84,7 @@ case "${1:-}" in
                 echo "fuzz target $target failed; its input is fuzz/work/$target-crash-*" >&2
                 exit 1
             fi
-            grep -E '^stat::(number_of_executed_units|peak_rss_mb)|^#[0-9]+ +DONE' \
+            grep -E '^stat::(number_of_executed_units|peak_rss_mb)|^#[0-9]+[[:space:]]+DONE' \
                 "$scratch/$target.log" || true
         done
         echo "fuzzing found nothing"
