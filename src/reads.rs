@@ -4,8 +4,10 @@
 //! is rendered, and a page ends early rather than pass its own limit or the shared one.
 
 mod budget;
+mod page_mode;
 
 pub use budget::{ReadBudget, Reservation};
+pub use page_mode::PageMode;
 
 use crate::ans104::{DataItem, b64};
 use crate::domain::Id;
@@ -31,13 +33,6 @@ pub enum ReadError {
     /// nothing is held. The caller waits for that much and asks again.
     #[error("the SU is busy with other reads; retry shortly")]
     NeedsMemory(usize),
-}
-
-/// Which cursor a page uses and its bounds (`from` exclusive, `to` inclusive).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PageMode {
-    Timestamp { from: Option<u64>, to: Option<u64> },
-    Nonce { from: Option<u64>, to: Option<u64> },
 }
 
 /// A page request, validated by the HTTP layer.

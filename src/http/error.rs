@@ -1,5 +1,6 @@
 //! `ApiError`: every failure the HTTP layer answers, and the only status-code table.
 
+use super::query::QueryError;
 use crate::reads::ReadError;
 use crate::sequencer::{AppendError, Rejection};
 use hyper::StatusCode;
@@ -75,6 +76,12 @@ impl From<ReadError> for ApiError {
             }
             other => Self::Read(other),
         }
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(error: QueryError) -> Self {
+        Self::BadRequest(error.to_string())
     }
 }
 

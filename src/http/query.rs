@@ -1,7 +1,19 @@
 //! Query strings: `application/x-www-form-urlencoded`, parsed into named, typed parameters.
+//! Pure: it depends on nothing but `reads::PageMode`, so the fuzz crate (`fuzz/`) builds it
+//! without the store.
 
-use super::error::ApiError;
 use crate::reads::PageMode;
+
+/// A parameter that does not parse; the display strings are what the client is told (400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    #[error("invalid query parameter {name}: {value:?} is not an integer")]
+    NotInteger { name: &'static str, value: String },
+    #[error("invalid query parameter limit: {0} must be at least 1")]
+    LimitTooSmall(i64),
+    #[error("invalid query parameter {0}: must not be negative")]
+    Negative(&'static str),
+}
 
 /// The raw parameters; the first occurrence of a name wins, a bare name has the empty value.
 #[derive(Debug, Default)]
@@ -33,14 +45,16 @@ impl Query {
             .filter(|v| !v.is_empty())
     }
 
-    fn integer(&self, name: &'static str) -> Result<Option<i64>, ApiError> {
+    fn integer(&self, name: &'static str) -> Result<Option<i64>, QueryError> {
         match self.get(name) {
             None | Some("") => Ok(None),
-            Some(value) => value.parse::<i64>().map(Some).map_err(|_| {
-                ApiError::BadRequest(format!(
-                    "invalid query parameter {name}: {value:?} is not an integer"
-                ))
-            }),
+            Some(value) => value
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| QueryError::NotInteger {
+                    name,
+                    value: value.to_string(),
+                }),
         }
     }
 
@@ -49,14 +63,10 @@ impl Query {
         &self,
         default_limit: usize,
         max_limit: usize,
-    ) -> Result<(PageMode, usize), ApiError> {
+    ) -> Result<(PageMode, usize), QueryError> {
         let limit = match self.integer("limit")? {
             None => default_limit,
-            Some(limit) if limit <= 0 => {
-                return Err(ApiError::BadRequest(format!(
-                    "invalid query parameter limit: {limit} must be at least 1"
-                )));
-            }
+            Some(limit) if limit <= 0 => return Err(QueryError::LimitTooSmall(limit)),
             Some(limit) => usize::try_from(limit).unwrap_or(usize::MAX).min(max_limit),
         };
         // Negative bounds are below every timestamp and nonce: `from` means "from the start",
@@ -68,9 +78,7 @@ impl Query {
             let from = self.integer("from-nonce")?;
             let to = self.integer("to-nonce")?;
             if to.is_some_and(|to| to < 0) {
-                return Err(ApiError::BadRequest(
-                    "invalid query parameter to-nonce: must not be negative".into(),
-                ));
+                return Err(QueryError::Negative("to-nonce"));
             }
             PageMode::Nonce {
                 from: lower(from),
@@ -80,9 +88,7 @@ impl Query {
             let from = self.integer("from")?;
             let to = self.integer("to")?;
             if to.is_some_and(|to| to < 0) {
-                return Err(ApiError::BadRequest(
-                    "invalid query parameter to: must not be negative".into(),
-                ));
+                return Err(QueryError::Negative("to"));
             }
             PageMode::Timestamp {
                 from: lower(from),
@@ -97,7 +103,7 @@ impl Query {
 mod tests {
     use super::*;
 
-    fn page(query: &str) -> Result<(PageMode, usize), ApiError> {
+    fn page(query: &str) -> Result<(PageMode, usize), QueryError> {
         Query::parse(Some(query)).page(100, 5000)
     }
 
