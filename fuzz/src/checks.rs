@@ -352,6 +352,7 @@ fn path_of(route: &Route) -> Option<String> {
         Route::Health => "/health".into(),
         Route::Metrics => "/metrics".into(),
         Route::Feed => "/~su/log".into(),
+        Route::ProcessCount => "/~su/process-count".into(),
         Route::ById(id) => format!("/{id}"),
         Route::Process(id) => format!("/processes/{id}"),
         Route::Latest(id) => format!("/{id}/latest"),
@@ -383,7 +384,12 @@ pub fn route(bytes: &[u8]) {
             }
         }
         Route::Write => assert_eq!(method, Method::POST),
-        Route::Info | Route::Timestamp | Route::Health | Route::Metrics | Route::Feed => {
+        Route::Info
+        | Route::Timestamp
+        | Route::Health
+        | Route::Metrics
+        | Route::Feed
+        | Route::ProcessCount => {
             assert_eq!(method, Method::GET);
         }
         Route::Preflight => panic!("a preflight without OPTIONS"),
