@@ -30,6 +30,9 @@ echo "== openssl speed -seconds 3 -multi $(nproc) rsa4096 ed25519 (all cores; si
 openssl speed -seconds 3 -multi "$(nproc)" rsa4096 ed25519 2>/dev/null | grep -E '^rsa 4096|^ *253 bits' || true
 
 port() { echo $(( 20000 + RANDOM % 20000 )); }
+cpu_seconds() { # pid: user + system CPU time so far
+  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f\n", ($14 + $15) / hz }' "/proc/$1/stat"
+}
 wait_http() { # url
   for _ in $(seq 1 600); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.05; done
   echo "no answer from $1" >&2; return 1
@@ -71,7 +74,8 @@ catch_up() {
   local total
   total=$(primary_last "http://127.0.0.1:$pp")
   echo "== catch-up: a fresh standby follows $total entries"
-  local t0 t1
+  local t0 t1 primary_cpu0
+  primary_cpu0=$(cpu_seconds "$primary_pid")
   t0=$(date +%s.%N)
   start_standby "$work/standby" "$pp" "$sp"
   local applied=0 last_print=0
@@ -89,6 +93,12 @@ catch_up() {
   t1=$(date +%s.%N)
   echo "catch-up: $total entries in $(echo "$t1 - $t0" | bc) s: $(echo "$total / ($t1 - $t0)" | bc) entries/s"
   echo "standby peak RSS: $(grep VmHWM /proc/"$standby_pid"/status)"
+  # Both run on the same cores here; on two machines the standby has them to itself.
+  local standby_cpu primary_cpu
+  standby_cpu=$(cpu_seconds "$standby_pid")
+  primary_cpu=$(echo "$(cpu_seconds "$primary_pid") - $primary_cpu0" | bc)
+  echo "CPU during the catch-up: standby ${standby_cpu} s, primary (serving the feed) ${primary_cpu} s, of $(echo "($t1 - $t0) * $(nproc)" | bc) s on $(nproc) cores"
+  echo "standby alone: $(echo "$total / $standby_cpu * $(nproc)" | bc) entries/s if it had every core to itself"
   kill -TERM "$standby_pid" "$primary_pid"; wait "$standby_pid" "$primary_pid" || true
   echo "== su verify on the standby's store"
   (cd "$work/standby" && SU_LOG=warn "$su" verify | tail -2)
