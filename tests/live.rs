@@ -377,3 +377,92 @@ fn idle_waiters_cost_no_cpu_and_the_cap_answers_503() {
     let (status, body) = su.get(&format!("/{pid}?from-nonce=1&wait=1"));
     assert_eq!(status, 200, "{body}");
 }
+
+#[test]
+fn a_standby_wakes_its_waiting_reads_when_it_replicates() {
+    let _serial = serial();
+    let (primary_dir, standby_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let primary = TestSu::start(primary_dir.path(), &[]);
+    let client = Client::new();
+    let pid = spawn(&primary, &client);
+    let standby = support::SuCommand::new(standby_dir.path())
+        .args([
+            "sync",
+            "--from",
+            &format!("http://127.0.0.1:{}", primary.port),
+            "--interval",
+            "1",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ])
+        .daemon();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while standby.get(&format!("/{pid}?from-nonce=-1")).0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the standby never had the process"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let port = standby.port;
+    let path = format!("/{pid}?from-nonce=0&wait=30");
+    let reader = std::thread::spawn(move || {
+        let (status, body, _) = request(port, "GET", &path, &[], &[]);
+        (status, body, Instant::now())
+    });
+    let mut stream = Events::open(port, &format!("/{pid}/stream?from-nonce=0"))
+        .ok()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let (message, mid) = client.message(&pid, "replicated");
+    assert_eq!(primary.post("/", &message).0, 200);
+    let acknowledged = Instant::now();
+    let (status, body, answered) = reader.join().unwrap();
+    assert_eq!(status, 200);
+    let page = page(&body);
+    assert_eq!(
+        page["edges"][0]["node"]["message"]["id"],
+        mid.as_str(),
+        "{page}"
+    );
+    // The standby follows every interval (1 s): the answer comes with the page it applies.
+    assert!(answered.duration_since(acknowledged) < Duration::from_secs(10));
+    let event = stream.next();
+    assert_eq!(event.id, 1);
+    assert!(event.data.contains(&mid));
+}
+
+#[test]
+fn a_stream_consumer_that_does_not_keep_up_is_disconnected() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let su = TestSu::start(dir.path(), &[]);
+    let client = Client::new();
+    let pid = spawn(&su, &client);
+    // 40 MB of schedule, more than the socket buffers, hyper's and the stream's hold.
+    let data = "x".repeat(256 * 1024);
+    for _ in 0..160 {
+        let (message, _) = client.message(&pid, &data);
+        assert_eq!(su.post("/", &message).0, 200);
+    }
+    // A client that opens a stream and never reads.
+    let _stalled = Events::open(su.port, &format!("/{pid}/stream?from-nonce=0"))
+        .ok()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, metrics) = su.get("/metrics");
+        if metrics.contains("su_live_streams_dropped_total{reason=\"slow\"} 1")
+            && metrics.contains("su_live_reads 0")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stalled stream was not dropped: {metrics}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
