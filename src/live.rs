@@ -140,13 +140,24 @@ impl LivePermits {
 pub struct Live {
     pub notifier: Arc<Notifier>,
     pub permits: LivePermits,
+    /// Turns true when the server stops: streams end and waiting reads answer.
+    stop: watch::Receiver<bool>,
 }
 
 impl Live {
-    pub fn new(notifier: Arc<Notifier>, cap: usize) -> Self {
+    pub fn new(notifier: Arc<Notifier>, cap: usize, stop: watch::Receiver<bool>) -> Self {
         Self {
             notifier,
             permits: LivePermits::new(cap),
+            stop,
+        }
+    }
+
+    /// Resolves once the server is stopping (never, if nobody can tell it to).
+    pub async fn stopping(&self) {
+        let mut stop = self.stop.clone();
+        if stop.wait_for(|stopping| *stopping).await.is_err() {
+            std::future::pending::<()>().await;
         }
     }
 }

@@ -435,10 +435,10 @@ fn a_standby_wakes_its_waiting_reads_when_it_replicates() {
 }
 
 #[test]
-fn a_stream_consumer_that_does_not_keep_up_is_disconnected() {
+fn a_stream_consumer_that_does_not_keep_up_is_disconnected_and_streams_end_at_shutdown() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
-    let su = TestSu::start(dir.path(), &[]);
+    let mut su = TestSu::start(dir.path(), &[("SU_SHUTDOWN_SECS", "20")]);
     let client = Client::new();
     let pid = spawn(&su, &client);
     // 40 MB of schedule, more than the socket buffers, hyper's and the stream's hold.
@@ -448,7 +448,7 @@ fn a_stream_consumer_that_does_not_keep_up_is_disconnected() {
         assert_eq!(su.post("/", &message).0, 200);
     }
     // A client that opens a stream and never reads.
-    let _stalled = Events::open(su.port, &format!("/{pid}/stream?from-nonce=0"))
+    let stalled = Events::open(su.port, &format!("/{pid}/stream?from-nonce=0"))
         .ok()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -465,4 +465,27 @@ fn a_stream_consumer_that_does_not_keep_up_is_disconnected() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    drop(stalled);
+    // Open streams and waiting reads do not hold the shutdown to its drain deadline.
+    let mut idle = Events::open(su.port, &format!("/{pid}/stream?from-nonce=160"))
+        .ok()
+        .unwrap();
+    let port = su.port;
+    let path = format!("/{pid}?from-nonce=160&wait=60");
+    let waiting = std::thread::spawn(move || request(port, "GET", &path, &[], &[]).0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !su.get("/metrics").1.contains("su_live_reads 2") {
+        assert!(Instant::now() < deadline, "the live reads did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let started = Instant::now();
+    assert_eq!(su.stop(), Some(0));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(waiting.join().unwrap(), 200);
+    let mut rest = Vec::new();
+    let _ = idle.reader.read_to_end(&mut rest);
 }

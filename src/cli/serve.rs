@@ -148,7 +148,7 @@ async fn serve_primary(prepared: Prepared) -> anyhow::Result<()> {
         budgets: Budgets::new(&config.http, &config.admission, cores),
         warmup_until: Instant::now() + Duration::from_secs(config.admission.warmup_secs),
         controls: Controls::new(&config.controls, &allow_lists),
-        live: Live::new(notifier, config.http.max_live_reads),
+        live: Live::new(notifier, config.http.max_live_reads, daemon.stop_signal()),
         mode: Mode::Primary(Primary {
             sequencer,
             wallet,

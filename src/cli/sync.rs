@@ -91,7 +91,11 @@ async fn serve_standby(
         admission: config.admission.clone(),
         warmup_until: Instant::now(),
         controls: Controls::new(&config.controls, &allow_lists),
-        live: crate::live::Live::new(notifier.clone(), config.http.max_live_reads),
+        live: crate::live::Live::new(
+            notifier.clone(),
+            config.http.max_live_reads,
+            daemon.stop_signal(),
+        ),
         budgets: Budgets::new(
             &config.http,
             &config.admission,

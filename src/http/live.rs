@@ -13,7 +13,7 @@ use super::read::{budgeted_json, rendered_response};
 use super::{App, Body};
 use crate::ans104::b64;
 use crate::domain::Id;
-use crate::live::{LivePermit, Subscription};
+use crate::live::{Live, LivePermit, Subscription};
 use crate::reads::{self, PageRequest, ReadError};
 use crate::store::Store;
 use bytes::Bytes;
@@ -64,9 +64,12 @@ pub(super) async fn waiting_page(
             return Ok(rendered_response(json, reservation));
         }
         drop((json, reservation));
-        waited_out = tokio::time::timeout_at(deadline, subscription.changed())
-            .await
-            .is_err();
+        // At the deadline, or when the server stops, the next read is the answer.
+        waited_out = tokio::select! {
+            () = subscription.changed() => false,
+            () = tokio::time::sleep_until(deadline) => true,
+            () = app.live.stopping() => true,
+        };
     }
 }
 
@@ -112,6 +115,7 @@ pub(super) async fn stream<B>(
         max_bytes: app.http.max_read_memory,
         subscription,
         events,
+        live: app.live.clone(),
         _permit: permit,
     };
     tokio::spawn(pump.run());
@@ -128,7 +132,8 @@ pub(super) async fn stream<B>(
 }
 
 /// One stream's task: reads what is durable after its cursor, sends it, sleeps until the
-/// next publish. Ends when the client goes, falls behind, or the store fails.
+/// next publish. Ends when the client goes, falls behind, the store fails, or the server
+/// stops.
 struct Pump {
     store: Arc<Store>,
     process: Id,
@@ -137,6 +142,7 @@ struct Pump {
     max_bytes: usize,
     subscription: Subscription,
     events: mpsc::Sender<Bytes>,
+    live: Live,
     _permit: LivePermit,
 }
 
@@ -191,6 +197,7 @@ impl Pump {
                     }
                 }
                 () = self.events.closed() => return End::Gone,
+                () = self.live.stopping() => return End::Gone,
             }
         }
     }
