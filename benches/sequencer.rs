@@ -36,6 +36,7 @@ fn sequencer_append(c: &mut Criterion) {
         block_height: Arc::new(AtomicU64::new(1_500_000)),
         dedupe_checks: true,
         health: Arc::default(),
+        notifier: ao_su::live::Notifier::new(),
         fault_injection: None,
     };
     let (sequencer, threads) = Sequencer::start(context, SequencerConfig::default()).unwrap();

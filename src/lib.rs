@@ -13,6 +13,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod import;
+pub mod live;
 pub mod outbox;
 pub mod reads;
 pub mod render;

@@ -362,6 +362,50 @@ pub fn page_within(
     Ok(edges)
 }
 
+/// `GET /{process}/stream`: the entries after nonce `after` (from nonce 0 when `None`), each
+/// rendered alone as the edge a nonce-mode page holds (cursor: its nonce), in nonce order.
+/// Stops after `max_edges` edges, or once they hold `max_bytes` (the first always comes).
+pub fn edges_after(
+    store: &Store,
+    process: &Id,
+    after: Option<u64>,
+    max_edges: usize,
+    max_bytes: usize,
+    show_anchor: bool,
+) -> Result<Vec<(u64, Vec<u8>)>, ReadError> {
+    let Some(first) = after.map_or(Some(0), |after| after.checked_add(1)) else {
+        return Ok(Vec::new());
+    };
+    let mut edges: Vec<(u64, Vec<u8>)> = Vec::new();
+    let mut held = 0usize;
+    store.scan_entries(
+        process,
+        first,
+        u64::MAX,
+        |slot, record, read| -> Result<bool, ReadError> {
+            if edges.len() >= max_edges || (!edges.is_empty() && held >= max_bytes) {
+                return Ok(false);
+            }
+            let mut reservation = Reservation::unlimited();
+            let mut rendering = Rendering::new(&mut reservation, 0);
+            let plan = NodePlan {
+                show_anchor,
+                cursor: Some(slot.nonce),
+                first: true,
+                separator: false,
+                suffix: 0,
+                room_left: None,
+            };
+            write_entry(&mut rendering, &record, read, &plan)?;
+            let edge = rendering.finish();
+            held += edge.len();
+            edges.push((slot.nonce, edge));
+            Ok(true)
+        },
+    )?;
+    Ok(edges)
+}
+
 /// `GET /{id}?process-id=`, outside any shared budget (tools, tests).
 pub fn node_by_id(
     store: &Store,

@@ -53,6 +53,8 @@ pub fn record_gauges(app: &App) {
     metrics::gauge!("su_store_live_blob_bytes")
         .set(app.store.property_sum("rocksdb.live-blob-file-size") as f64);
     metrics::gauge!("su_block_height").set(app.block_height.get() as f64);
+    metrics::gauge!("su_live_reads").set(app.live.permits.in_use() as f64);
+    metrics::gauge!("su_live_watched_processes").set(app.live.notifier.watched() as f64);
     if let Some(age) = app.block_height.age_secs() {
         metrics::gauge!("su_block_height_age_seconds").set(age as f64);
     }

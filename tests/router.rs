@@ -359,6 +359,11 @@ fn two_routers_in_front_of_three_sus() {
     for (pid, su) in &placed {
         assert_eq!(redirect_port(a, &format!("/processes/{pid}")), Some(*su));
         assert_eq!(redirect_port(b, &format!("/{pid}/latest")), Some(*su));
+        // The live schedule goes where the process lives, like every read (issue 21).
+        assert_eq!(
+            redirect_port(b, &format!("/{pid}/stream?from-nonce=0")),
+            Some(*su)
+        );
     }
 
     // A router on an empty data dir finds every process on the SUs.

@@ -471,6 +471,7 @@ fn check_run(run: &Run) -> Tally {
             block_height: Arc::new(AtomicU64::new(BLOCK_HEIGHT)),
             dedupe_checks: run.dedupe_checks,
             health: health.clone(),
+            notifier: ao_su::live::Notifier::new(),
             fault_injection: None,
         };
         let config = SequencerConfig {

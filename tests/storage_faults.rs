@@ -244,6 +244,7 @@ fn a_panicking_shard_makes_writes_unavailable_until_tips_are_reloaded() {
         block_height: Arc::new(AtomicU64::new(1)),
         dedupe_checks: true,
         health: health.clone(),
+        notifier: ao_su::live::Notifier::new(),
         fault_injection: Some(Box::new(move |_| {
             if trigger.swap(false, Ordering::SeqCst) {
                 panic!("injected fault");

@@ -356,6 +356,7 @@ fn path_of(route: &Route) -> Option<String> {
         Route::ById(id) => format!("/{id}"),
         Route::Process(id) => format!("/processes/{id}"),
         Route::Latest(id) => format!("/{id}/latest"),
+        Route::Stream(id) => format!("/{id}/stream"),
         Route::Preflight | Route::NotFound => return None,
     })
 }
@@ -376,7 +377,7 @@ pub fn route(bytes: &[u8]) {
         return;
     }
     match &found {
-        Route::ById(id) | Route::Process(id) | Route::Latest(id) => {
+        Route::ById(id) | Route::Process(id) | Route::Latest(id) | Route::Stream(id) => {
             assert_eq!(method, Method::GET);
             assert!(!id.is_empty() && !id.contains('/'), "{id:?}");
             if let Some(raw) = b64::decode_id(id) {

@@ -97,6 +97,12 @@ async fn serve_router(
         budgets: Budgets::new(&config.http, &config.admission, cores),
         warmup_until: Instant::now() + Duration::from_secs(config.admission.warmup_secs),
         controls: Controls::new(&config.controls, &allow_lists),
+        // A router redirects live reads with the rest; nothing is written here.
+        live: crate::live::Live::new(
+            crate::live::Notifier::new(),
+            config.http.max_live_reads,
+            daemon.stop_signal(),
+        ),
         mode: Mode::Router(router.clone()),
     });
     for refresh in allow_lists.refresh_loops(&daemon.stop_signal()) {

@@ -7,6 +7,7 @@ use crate::admin;
 use crate::config::Config;
 use crate::http::controls::Controls;
 use crate::http::{App, Budgets, Mode, Primary};
+use crate::live::Live;
 use crate::outbox::{Outbox, OutboxConfig};
 use crate::sequencer::{Sequencer, SequencerConfig, SequencerContext, SequencerThreads};
 use crate::store::Store;
@@ -132,7 +133,9 @@ async fn serve_primary(prepared: Prepared) -> anyhow::Result<()> {
         None => None,
     };
     let mut daemon = Daemon::new(&config.lifecycle, started);
-    let (sequencer, threads) = start_sequencer(&config, &store, &wallet, &block_height, cores)?;
+    let notifier = crate::live::Notifier::new();
+    let (sequencer, threads) =
+        start_sequencer(&config, &store, &wallet, &block_height, cores, &notifier)?;
 
     let listener = daemon::bind_listener(&bind, port).await?;
     let app = Arc::new(App {
@@ -145,6 +148,7 @@ async fn serve_primary(prepared: Prepared) -> anyhow::Result<()> {
         budgets: Budgets::new(&config.http, &config.admission, cores),
         warmup_until: Instant::now() + Duration::from_secs(config.admission.warmup_secs),
         controls: Controls::new(&config.controls, &allow_lists),
+        live: Live::new(notifier, config.http.max_live_reads, daemon.stop_signal()),
         mode: Mode::Primary(Primary {
             sequencer,
             wallet,
@@ -226,6 +230,7 @@ fn start_sequencer(
     wallet: &Arc<Wallet>,
     block_height: &BlockHeight,
     cores: usize,
+    notifier: &Arc<crate::live::Notifier>,
 ) -> anyhow::Result<(Sequencer, SequencerThreads)> {
     let shards = match config.scheduling.shards {
         0 => cores,
@@ -239,6 +244,7 @@ fn start_sequencer(
             dedupe_checks: config.scheduling.deep_hash_checks,
             health: Arc::default(),
             fault_injection: None,
+            notifier: notifier.clone(),
         },
         SequencerConfig {
             shards,

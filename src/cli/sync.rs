@@ -81,6 +81,7 @@ async fn serve_standby(
     };
     let mut daemon = Daemon::new(&config.lifecycle, started);
     let listener = daemon::bind_listener(&args.bind, args.port.unwrap_or(config.http.port)).await?;
+    let notifier = crate::live::Notifier::new();
     let app = Arc::new(App {
         store: store.clone(),
         block_height: Arc::new(BlockHeight::from_store(&store)),
@@ -90,6 +91,11 @@ async fn serve_standby(
         admission: config.admission.clone(),
         warmup_until: Instant::now(),
         controls: Controls::new(&config.controls, &allow_lists),
+        live: crate::live::Live::new(
+            notifier.clone(),
+            config.http.max_live_reads,
+            daemon.stop_signal(),
+        ),
         budgets: Budgets::new(
             &config.http,
             &config.admission,
@@ -106,6 +112,7 @@ async fn serve_standby(
         primary,
         signer,
         interval: Duration::from_secs(args.interval.max(1)),
+        notifier,
     };
     for refresh in allow_lists.refresh_loops(&daemon.stop_signal()) {
         daemon.start_background(refresh);

@@ -154,6 +154,8 @@ pub struct HttpConfig {
     /// The token the change feed (`/~su/log`) requires, and `su sync` sends.
     pub feed_token: Option<String>,
     pub connections: ConnectionLimits,
+    /// Waiting reads and streams open at once (`SU_MAX_LIVE_READS`); 0: none.
+    pub max_live_reads: usize,
 }
 
 /// What one client connection may hold: time for a head, a body and idleness, and sizes.
@@ -535,6 +537,7 @@ fn http(vars: &Vars) -> Result<HttpConfig, ConfigError> {
             .filter(|token| !token.is_empty())
             .map(str::to_owned),
         connections: connection_limits(vars)?,
+        max_live_reads: number(vars, "SU_MAX_LIVE_READS", "expected a whole number")?,
     })
 }
 

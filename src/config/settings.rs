@@ -291,6 +291,11 @@ pub const SETTINGS: &[Setting] = &[
         doc: "bytes of rendered JSON one page may hold before it is cut short (has_next_page: true; a page always has one edge)",
     },
     Setting {
+        name: "SU_MAX_LIVE_READS",
+        default: "1024",
+        doc: "waiting reads (GET /{process}?wait=) and schedule streams (GET /{process}/stream) open at once; beyond it 503 with Retry-After; 0 = no live reads",
+    },
+    Setting {
         name: "MAX_READ_MEMORY_TOTAL",
         default: "268435456",
         doc: "bytes all reads in progress may hold at once (rendered JSON and the items being rendered); pages past it are cut short",

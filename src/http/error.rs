@@ -62,6 +62,9 @@ pub enum ApiError {
         who: &'static str,
         retry_after_secs: u64,
     },
+    /// `SU_MAX_LIVE_READS` waiting reads and streams are open.
+    #[error("too many waiting reads and streams are open; retry shortly")]
+    LiveReadsFull,
     #[error("internal error")]
     Internal(String),
 }
@@ -119,6 +122,7 @@ impl ApiError {
             | Self::Unavailable(_)
             | Self::StorageUnavailable(_)
             | Self::ReadOnly
+            | Self::LiveReadsFull
             | Self::WritesDisabled => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -8,10 +8,12 @@ mod conn;
 pub mod controls;
 pub mod error;
 mod feed;
+mod live;
 pub mod mode;
 mod preamble;
 pub mod query;
 mod read;
+mod reply;
 pub mod route;
 mod router;
 mod write;
@@ -24,7 +26,6 @@ use crate::store::Store;
 use crate::upstream::{BlockHeight, Gateway};
 use bytes::Bytes;
 use error::ApiError;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
@@ -51,13 +52,15 @@ pub struct App {
     pub warmup_until: Instant,
     /// The operator's allow-lists, read-only mode and rate limits.
     pub controls: controls::Controls,
+    /// Waiting reads and streams: the notifier they sleep on and the cap on them.
+    pub live: crate::live::Live,
     pub mode: Mode,
 }
 
-type Body = Full<Bytes>;
+pub use reply::Body;
 
 fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let mut response = Response::new(Body::full(Bytes::from(body)));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -97,6 +100,7 @@ fn route_label(route: &route::Route) -> &'static str {
         Route::ById(_) => "by_id",
         Route::Process(_) => "process",
         Route::Latest(_) => "latest",
+        Route::Stream(_) => "stream",
         Route::Preflight => "preflight",
         Route::NotFound => "not_found",
     }
@@ -111,7 +115,7 @@ async fn dispatch(
     use route::Route;
     match (route, &app.mode) {
         (Route::Write, _) => write::write(app, request).await,
-        (Route::Preflight, _) => Ok(Response::new(Full::new(Bytes::new()))),
+        (Route::Preflight, _) => Ok(Response::new(Body::full(Bytes::new()))),
         (Route::NotFound, _) => Err(ApiError::NoRoute),
         (other @ (Route::Health | Route::Metrics), _) => {
             read::read(app, other, request.uri().query()).await
@@ -124,6 +128,7 @@ async fn dispatch(
             let path_and_query = uri.path_and_query().map_or("/", |pq| pq.as_str());
             router::read(router, &other, path_and_query, uri.query()).await
         }
+        (Route::Stream(id), _) => live::stream(app, &id, &request).await,
         (other, _) => read::read(app, other, request.uri().query()).await,
     }
 }

@@ -69,7 +69,7 @@ fn write_gates<B>(app: &App, request: &Request<B>) -> Preamble {
 fn read_gates(app: &App, route: &Route, query: Option<&str>) -> Preamble {
     let parsed;
     let process = match route {
-        Route::Process(id) | Route::Latest(id) => Some(id.as_str()),
+        Route::Process(id) | Route::Latest(id) | Route::Stream(id) => Some(id.as_str()),
         // Keyed by `process-id`, as in the reference; without it, by the path's id.
         Route::ById(id) => {
             parsed = Query::parse(query);

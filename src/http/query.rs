@@ -15,6 +15,9 @@ pub enum QueryError {
     Negative(&'static str),
 }
 
+/// The longest `wait` honoured; more is treated as this.
+pub const MAX_WAIT_SECS: i64 = 60;
+
 /// The raw parameters; the first occurrence of a name wins, a bare name has the empty value.
 #[derive(Debug, Default)]
 pub struct Query(Vec<(String, String)>);
@@ -56,6 +59,25 @@ impl Query {
                     value: value.to_string(),
                 }),
         }
+    }
+
+    /// `wait` (seconds, at most 60): how long a schedule read may wait for a first entry.
+    /// Absent, empty or 0: it answers at once, as without it.
+    pub fn wait(&self) -> Result<Option<std::time::Duration>, QueryError> {
+        match self.integer("wait")? {
+            None | Some(0) => Ok(None),
+            Some(secs) if secs < 0 => Err(QueryError::Negative("wait")),
+            Some(secs) => Ok(Some(std::time::Duration::from_secs(
+                secs.min(MAX_WAIT_SECS) as u64,
+            ))),
+        }
+    }
+
+    /// `from-nonce` of a stream: entries after it; absent or negative: from nonce 0.
+    pub fn from_nonce(&self) -> Result<Option<u64>, QueryError> {
+        Ok(self
+            .integer("from-nonce")?
+            .and_then(|v| u64::try_from(v).ok()))
     }
 
     /// The paging parameters: mode and bounds, and the requested limit.
@@ -173,6 +195,23 @@ mod tests {
             let error = page(query).unwrap_err().to_string();
             assert!(error.contains(name), "{query}: {error}");
         }
+    }
+
+    #[test]
+    fn wait_is_capped_and_absent_by_default() {
+        let wait = |query: &str| Query::parse(Some(query)).wait();
+        assert_eq!(wait("").unwrap(), None);
+        assert_eq!(wait("wait=0").unwrap(), None);
+        assert_eq!(
+            wait("wait=5").unwrap(),
+            Some(std::time::Duration::from_secs(5))
+        );
+        assert_eq!(
+            wait("wait=600").unwrap(),
+            Some(std::time::Duration::from_secs(60))
+        );
+        assert!(wait("wait=-1").unwrap_err().to_string().contains("wait"));
+        assert!(wait("wait=x").unwrap_err().to_string().contains("wait"));
     }
 
     #[test]

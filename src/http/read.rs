@@ -10,7 +10,6 @@ use crate::ans104::b64;
 use crate::domain::{Id, format_block_height};
 use crate::reads::{self, PageRequest, ReadError, Reservation};
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 use std::sync::Arc;
@@ -53,6 +52,15 @@ async fn budgeted(
     app: &App,
     work: impl Fn(&mut Reservation) -> Result<Vec<u8>, ReadError> + Send + Sync + 'static,
 ) -> Result<Response<Body>, ApiError> {
+    let (json, reservation) = budgeted_json(app, work).await?;
+    Ok(rendered_response(json, reservation))
+}
+
+/// The JSON of a budgeted read and the reservation that covers it.
+pub(super) async fn budgeted_json(
+    app: &App,
+    work: impl Fn(&mut Reservation) -> Result<Vec<u8>, ReadError> + Send + Sync + 'static,
+) -> Result<(Vec<u8>, Reservation), ApiError> {
     let work = Arc::new(work);
     let mut reservation = app.budgets.read.reservation();
     for _ in 0..BUDGET_ATTEMPTS {
@@ -65,18 +73,7 @@ async fn budgeted(
         .map_err(|error| ApiError::Internal(error.to_string()))?;
         reservation = held;
         match result {
-            Ok(json) => {
-                let body = Bytes::from_owner(Rendered {
-                    json,
-                    _reservation: reservation,
-                });
-                let mut response = Response::new(Full::new(body));
-                response.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
-                return Ok(response);
-            }
+            Ok(json) => return Ok((json, reservation)),
             Err(ReadError::NeedsMemory(bytes)) => {
                 drop(reservation);
                 reservation = app
@@ -90,6 +87,20 @@ async fn budgeted(
         }
     }
     Err(ApiError::from(ReadError::NeedsMemory(0)))
+}
+
+/// A 200 with rendered JSON whose budget goes back once hyper has sent it.
+pub(super) fn rendered_response(json: Vec<u8>, reservation: Reservation) -> Response<Body> {
+    let body = Bytes::from_owner(Rendered {
+        json,
+        _reservation: reservation,
+    });
+    let mut response = Response::new(Body::full(body));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 /// An id from the path; anything that is not a 43-character id cannot be stored here.
@@ -119,11 +130,11 @@ pub(super) async fn read(
             )
             .into_bytes(),
         ),
-        Route::Health => Ok(Response::new(Full::new(Bytes::new()))),
+        Route::Health => Ok(Response::new(Body::full(Bytes::new()))),
         Route::Metrics => {
             let handle = app.metrics.as_ref().ok_or(ApiError::MetricsDisabled)?;
             crate::telemetry::record_gauges(app);
-            let mut response = Response::new(Full::new(Bytes::from(handle.render())));
+            let mut response = Response::new(Body::full(Bytes::from(handle.render())));
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -148,9 +159,12 @@ pub(super) async fn read(
             })
             .await
         }
-        Route::Write | Route::Feed | Route::ProcessCount | Route::Preflight | Route::NotFound => {
-            Err(ApiError::NoRoute)
-        }
+        Route::Write
+        | Route::Feed
+        | Route::ProcessCount
+        | Route::Stream(_)
+        | Route::Preflight
+        | Route::NotFound => Err(ApiError::NoRoute),
     }
 }
 
@@ -191,6 +205,15 @@ async fn by_id(app: &App, id_text: &str, query: &Query) -> Result<Response<Body>
         show_anchor,
         max_read_bytes: app.http.max_read_memory,
     };
+    if let Some(wait) = query.wait()? {
+        let store = app.store.clone();
+        let is_process = tokio::task::spawn_blocking(move || reads::is_process(&store, &id))
+            .await
+            .map_err(|error| ApiError::Internal(error.to_string()))??;
+        if is_process {
+            return super::live::waiting_page(app, id, request, wait).await;
+        }
+    }
     let store = app.store.clone();
     budgeted(app, move |reservation| {
         // A process id always means its schedule (PROTOCOL 3.6 step 0).

@@ -14,6 +14,8 @@ pub enum Route {
     ById(String),
     Process(String),
     Latest(String),
+    /// `GET /{process}/stream`: the schedule as Server-Sent Events (`http/live.rs`).
+    Stream(String),
     /// `GET /~su/log`: the change feed a standby follows (paths under `/~` never collide with
     /// an id, DECISIONS 18).
     Feed,
@@ -40,6 +42,7 @@ pub fn route(method: &Method, path: &str) -> Route {
         (&Method::GET, [id]) if !id.is_empty() => Route::ById((*id).to_string()),
         (&Method::GET, ["processes", id]) if !id.is_empty() => Route::Process((*id).to_string()),
         (&Method::GET, [id, "latest"]) if !id.is_empty() => Route::Latest((*id).to_string()),
+        (&Method::GET, [id, "stream"]) if !id.is_empty() => Route::Stream((*id).to_string()),
         _ => Route::NotFound,
     }
 }
@@ -63,6 +66,7 @@ mod tests {
         check(Method::GET, "/abc", Route::ById("abc".into()));
         check(Method::GET, "/processes/abc", Route::Process("abc".into()));
         check(Method::GET, "/abc/latest", Route::Latest("abc".into()));
+        check(Method::GET, "/abc/stream", Route::Stream("abc".into()));
         check(Method::GET, "/abc/", Route::NotFound);
         check(Method::POST, "/abc", Route::NotFound);
         check(Method::DELETE, "/", Route::NotFound);

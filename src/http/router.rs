@@ -53,7 +53,8 @@ async fn locate(router: &Arc<Router>, key: &str) -> Result<Option<String>, ApiEr
 }
 
 /// A read (or `GET /`, `/timestamp`), redirected by its process: the `process-id` query
-/// value, else the path's id (`/{id}`, `/processes/{id}`, `/{id}/latest`).
+/// value, else the path's id (`/{id}`, `/processes/{id}`, `/{id}/latest`,
+/// `/{id}/stream`).
 pub(super) async fn read(
     router: &Arc<Router>,
     route: &Route,
@@ -76,6 +77,7 @@ pub(super) async fn read(
         Route::ById(id) => (parsed.process_id().unwrap_or(id), "by_id"),
         Route::Process(id) => (id.as_str(), "process"),
         Route::Latest(id) => (id.as_str(), "latest"),
+        Route::Stream(id) => (id.as_str(), "stream"),
         _ => return Err(ApiError::NoRoute),
     };
     match locate(router, key).await? {

@@ -118,6 +118,8 @@ pub struct Follower {
     pub primary: Primary,
     pub signer: Id,
     pub interval: Duration,
+    /// Told each process's highest nonce after every replicated page (live reads).
+    pub notifier: Arc<crate::live::Notifier>,
 }
 
 impl Follower {
@@ -201,6 +203,7 @@ impl Follower {
             *prefetch = Some(Prefetch::start(&self.primary, &self.client, last));
         }
         let (store, signer_id) = (self.store.clone(), self.signer);
+        let notifier = self.notifier.clone();
         let feed = page.changes;
         let applied = tokio::task::spawn_blocking(move || -> Result<usize, SyncError> {
             let changes = feed
@@ -212,7 +215,11 @@ impl Follower {
             let apply = verify::check_page(&store, signer_id, changes, threads)?;
             let applied = apply.len();
             if count > 0 {
-                store.write_replicated(&Commit::from_changes(apply, true), last)?;
+                let commit = Commit::from_changes(apply, true);
+                store.write_replicated(&commit, last)?;
+                for entry in &commit.entries {
+                    notifier.publish(&entry.process, entry.nonce);
+                }
             }
             Ok(applied)
         })

@@ -136,6 +136,11 @@ impl Committer {
                     self.durable[staged.shard].fetch_add(1, Ordering::Release);
                 }
             }
+            // Live reads wake before the clients are answered, so a reader never learns of
+            // an entry later than its writer does.
+            for entry in &commit.entries {
+                self.context.notifier.publish(&entry.process, entry.nonce);
+            }
         }
         for staged in round {
             let _ = staged.reply.send(staged.answer);

@@ -79,6 +79,8 @@ pub struct SequencerContext {
     pub health: Arc<WriteHealth>,
     /// `None` outside tests of the fault handling.
     pub fault_injection: Option<FaultInjection>,
+    /// Told each process's highest durable nonce after every synced write (live reads).
+    pub notifier: Arc<crate::live::Notifier>,
 }
 
 /// The running threads; join them after dropping every `Sequencer` clone.

@@ -5,6 +5,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line report
 
 mod bundler;
+mod live;
 mod router;
 mod signed;
 
@@ -92,6 +93,13 @@ struct Args {
     /// only measure redirects: this many GET /processes/{id} against --url (a router)
     #[argh(option)]
     router_redirects: Option<u64>,
+    /// live schedule: open this many streams on one new process, post --messages one at a
+    /// time, and report the acknowledgement-to-delivery time
+    #[argh(option)]
+    live_streams: Option<usize>,
+    /// pause between the posts of --live-streams, ms
+    #[argh(option, default = "20")]
+    live_pause_ms: u64,
 }
 
 /// Writes synthetic schedules straight into a store (for scale benchmarks only: their
@@ -382,6 +390,19 @@ fn main() -> anyhow::Result<()> {
         }
     });
     items.sort_by_key(|(n, _)| *n);
+
+    if let Some(streams) = args.live_streams {
+        anyhow::ensure!(pids.len() == 1, "--live-streams takes --processes 1");
+        let messages = items.into_iter().map(|(_, bytes)| bytes).collect();
+        return runtime.block_on(live::run(
+            &args.url,
+            &client,
+            &pids[0],
+            streams,
+            messages,
+            Duration::from_millis(args.live_pause_ms),
+        ));
+    }
 
     eprintln!("posting at concurrency {}", args.concurrency);
     let queue = Arc::new(std::sync::Mutex::new(

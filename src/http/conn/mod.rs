@@ -16,8 +16,6 @@ mod io;
 mod registry;
 
 use crate::config::ConnectionLimits;
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::{Request, Response};
@@ -158,7 +156,7 @@ impl Connections {
         handler: F,
     ) where
         F: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+        Fut: Future<Output = Response<super::Body>> + Send + 'static,
     {
         self.backoff = SHORT_PAUSE;
         self.exhausted = false;
@@ -170,8 +168,9 @@ impl Connections {
             let guard = starter.begin_request();
             let answer = handler(request);
             async move {
-                let response = answer.await;
-                drop(guard);
+                let mut response = answer.await;
+                // A stream is served until its body ends: the connection stays busy.
+                response.body_mut().hold_while_streaming(guard);
                 Ok::<_, std::convert::Infallible>(response)
             }
         });

@@ -13,7 +13,6 @@ use crate::domain::Id;
 use crate::upstream::AllowLists;
 use crate::upstream::allowlist::{IpAllowList, IpVerdict, ProcessAllowList};
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use rate_limit::RateLimiter;
@@ -71,7 +70,7 @@ impl Controls {
         let Ok(location) = HeaderValue::from_str(&format!("{write_url}{path}")) else {
             return Some(Err(ApiError::WritesDisabled));
         };
-        let mut response = Response::new(Full::new(Bytes::new()));
+        let mut response = Response::new(Body::full(Bytes::new()));
         *response.status_mut() = StatusCode::TEMPORARY_REDIRECT;
         response.headers_mut().insert(header::LOCATION, location);
         Some(Ok(response))
