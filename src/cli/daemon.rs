@@ -36,6 +36,46 @@ pub fn open_store(data_dir: &Path) -> anyhow::Result<Arc<crate::store::Store>> {
     Ok(Arc::new(store))
 }
 
+/// The cores this machine has: HTTP workers, shard threads and read budgets are sized by it.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// The runtime every serving mode runs on: one `su-http` worker per core.
+pub fn http_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores())
+        .thread_name("su-http")
+        .enable_all()
+        .build()
+}
+
+/// Runs a mode that owns nothing but its store (`su sync`, `su router`) on the HTTP runtime,
+/// then flushes the store; a failed flush only means the WAL is replayed at the next start.
+pub fn run_on_store(
+    store: &crate::store::Store,
+    serve: impl Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    let runtime = http_runtime()?;
+    let result = runtime.block_on(serve);
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    if let Err(error) = store.flush() {
+        tracing::warn!(%error, "flushing the store at shutdown failed; the WAL will be replayed");
+    }
+    result
+}
+
+/// The Prometheus recorder when `/metrics` is on.
+pub fn metrics(
+    config: &crate::config::HttpConfig,
+) -> Option<metrics_exporter_prometheus::PrometheusHandle> {
+    if config.metrics {
+        crate::telemetry::init_metrics()
+    } else {
+        None
+    }
+}
+
 /// Binds the HTTP listener; phase 1.
 pub async fn bind_listener(bind: &str, port: u16) -> anyhow::Result<TcpListener> {
     TcpListener::bind((bind, port))

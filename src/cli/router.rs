@@ -41,28 +41,14 @@ pub fn run(config: Config, args: Args) -> anyhow::Result<()> {
     }
     tracing::info!(mode = "router", settings = %config.effective, "effective configuration");
     let store = daemon::open_store(&config.store.data_dir)?;
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cores)
-        .thread_name("su-http")
-        .enable_all()
-        .build()?;
     let port = args
         .port
         .or(args.port_positional)
         .unwrap_or(config.http.port);
-    let result = runtime.block_on(serve_router(
-        config,
-        args.bind,
-        port,
-        store.clone(),
-        started,
-    ));
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    if let Err(error) = store.flush() {
-        tracing::warn!(%error, "flushing the store at shutdown failed; the WAL will be replayed");
-    }
-    result
+    daemon::run_on_store(
+        &store,
+        serve_router(config, args.bind, port, store.clone(), started),
+    )
 }
 
 async fn serve_router(
@@ -79,12 +65,7 @@ async fn serve_router(
     let allow_lists = AllowLists::load(&config.controls, config.upstream.timeout_secs)
         .await
         .context("fetching the process allow-list (PROCESS_WHITELIST_URL)")?;
-    let metrics = if config.http.metrics {
-        crate::telemetry::init_metrics()
-    } else {
-        None
-    };
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let metrics = daemon::metrics(&config.http);
     let mut daemon = Daemon::new(&config.lifecycle, started);
     let listener = daemon::bind_listener(&bind, port).await?;
     let app = Arc::new(App {
@@ -94,7 +75,7 @@ async fn serve_router(
         metrics,
         http: config.http.clone(),
         admission: config.admission.clone(),
-        budgets: Budgets::new(&config.http, &config.admission, cores),
+        budgets: Budgets::new(&config.http, &config.admission, daemon::cores()),
         warmup_until: Instant::now() + Duration::from_secs(config.admission.warmup_secs),
         controls: Controls::new(&config.controls, &allow_lists),
         // A router redirects live reads with the rest; nothing is written here.

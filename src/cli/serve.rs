@@ -81,17 +81,9 @@ pub fn run(config: Config, args: Args) -> anyhow::Result<()> {
         );
         store.clear_sync_primary()?;
     }
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cores)
-        .thread_name("su-http")
-        .enable_all()
-        .build()?;
-    let metrics = if config.http.metrics {
-        crate::telemetry::init_metrics()
-    } else {
-        None
-    };
+    let cores = super::daemon::cores();
+    let runtime = super::daemon::http_runtime()?;
+    let metrics = super::daemon::metrics(&config.http);
     let prepared = Prepared {
         port: args.port.unwrap_or(config.http.port),
         bind: args.bind,

@@ -42,17 +42,7 @@ pub fn run(config: Config, args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     tracing::info!(mode = "standby", settings = %config.effective, "effective configuration");
     let store = daemon::open_store(&config.store.data_dir)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
-        .thread_name("su-http")
-        .enable_all()
-        .build()?;
-    let result = runtime.block_on(serve_standby(config, args, store.clone(), started));
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    if let Err(error) = store.flush() {
-        tracing::warn!(%error, "flushing the store at shutdown failed; the WAL will be replayed");
-    }
-    result
+    daemon::run_on_store(&store, serve_standby(config, args, store.clone(), started))
 }
 
 async fn serve_standby(
@@ -74,11 +64,7 @@ async fn serve_standby(
     let allow_lists = AllowLists::load(&config.controls, config.upstream.timeout_secs)
         .await
         .context("fetching the process allow-list (PROCESS_WHITELIST_URL)")?;
-    let metrics = if config.http.metrics {
-        crate::telemetry::init_metrics()
-    } else {
-        None
-    };
+    let metrics = daemon::metrics(&config.http);
     let mut daemon = Daemon::new(&config.lifecycle, started);
     let listener = daemon::bind_listener(&args.bind, args.port.unwrap_or(config.http.port)).await?;
     let notifier = crate::live::Notifier::new();
@@ -96,11 +82,7 @@ async fn serve_standby(
             config.http.max_live_reads,
             daemon.stop_signal(),
         ),
-        budgets: Budgets::new(
-            &config.http,
-            &config.admission,
-            std::thread::available_parallelism().map_or(2, |n| n.get()),
-        ),
+        budgets: Budgets::new(&config.http, &config.admission, daemon::cores()),
         mode: Mode::Standby(Standby {
             address: b64::encode(&signer),
             primary: primary.url.clone(),
