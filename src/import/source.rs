@@ -52,6 +52,12 @@ pub trait Source: Send {
         after: Option<RowKey>,
         max: usize,
     ) -> Result<Vec<SourceRow>, SourceError>;
+    /// The ordered dedupe hashes (raw SHA-384, PROTOCOL 4.6.2) the source recorded for the
+    /// process, where it keeps such records (the byte store's `deephash___` keys, the local
+    /// store's `deep_hash` column family); none by default.
+    fn dedupe_hashes(&mut self, _process: &str) -> Result<Vec<[u8; 48]>, SourceError> {
+        Ok(Vec::new())
+    }
 }
 
 /// What the reader thread hands the pipeline, in order.
