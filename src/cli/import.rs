@@ -4,6 +4,7 @@
 
 use crate::ans104::b64;
 use crate::config::Config;
+use crate::import::assigned::{AssignedHashes, GatewayHashes};
 use crate::import::cursor::Totals;
 use crate::import::pipeline::{self, Options, Reporter};
 use crate::import::postgres::PostgresSource;
@@ -13,7 +14,9 @@ use anyhow::{Context, bail};
 use argh::FromArgs;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
+use crate::upstream::Gateway;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Import a reference SU's Postgres store (and its USE_DISK byte store) into SU_DATA_DIR.
@@ -50,9 +53,21 @@ pub fn run_postgres(config: &Config, args: PostgresArgs) -> anyhow::Result<()> {
         signatures: !args.skip_signatures,
         reupload: args.reupload,
         checkpoint_entries: args.checkpoint_entries.max(1),
+        assigned: assigned_hashes(config)?,
         ..Options::default()
     };
     run(&store, Box::new(source), &options)
+}
+
+/// Where assigned transactions' dedupe hashes come from: the gateway, when one is configured
+/// (`ARWEAVE_URL` / `GATEWAY_URL`, GraphQL at `GRAPHQL_URL`).
+fn assigned_hashes(config: &Config) -> anyhow::Result<Option<Arc<dyn AssignedHashes>>> {
+    if config.upstream.arweave_url.is_none() {
+        return Ok(None);
+    }
+    let gateway = Gateway::new(&config.upstream).context("building the gateway client")?;
+    let hashes = GatewayHashes::new(gateway).context("starting the gateway client")?;
+    Ok(Some(Arc::new(hashes)))
 }
 
 /// Opens the store read-write; RocksDB's lock refuses a store that a running `su serve` (or

@@ -5,8 +5,10 @@
 //! * `source`: what a source of history provides (`Source`), read by a reader thread;
 //! * `postgres`: the reference's Postgres store, with or without its byte store;
 //! * `pipeline`: parallel verification, links, duplicate ranks, batches and checkpoints;
+//! * `assigned`: dedupe hashes of assigned transactions, from the gateway;
 //! * `cursor`: the checkpoint value in `meta/import_cursor`.
 
+pub mod assigned;
 pub mod cursor;
 pub mod pipeline;
 pub mod postgres;

@@ -6,6 +6,7 @@
 //! rows (every row is derived from the entry and its sequence, which the cursor carries), so
 //! the store ends up identical to one from an uninterrupted run.
 
+use super::assigned::{AssignedHash, AssignedHashes};
 use super::cursor::{Cursor, Link, Position, RowKey, Totals};
 use super::source::{Event, Source, SourceError, SourceRow};
 use super::wrapper::{Checked, Parsed, check, parse_message_wrapper, parse_process_wrapper};
@@ -15,6 +16,7 @@ use crate::store::keys::Slot;
 use crate::store::records::EntryKind;
 use crate::store::{Commit, StagedEntry, Store, StoreError};
 use crossbeam_channel::{Receiver, bounded};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How an import runs.
@@ -32,6 +34,9 @@ pub struct Options {
     pub checkpoint_interval: Duration,
     /// Threads that parse and verify.
     pub threads: usize,
+    /// Where assigned transactions' dedupe hashes come from (the gateway); without it,
+    /// assignment-only entries are imported without one and counted as not covered.
+    pub assigned: Option<Arc<dyn AssignedHashes>>,
 }
 
 impl Default for Options {
@@ -43,6 +48,7 @@ impl Default for Options {
             checkpoint_entries: 100_000,
             checkpoint_interval: Duration::from_secs(10),
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            assigned: None,
         }
     }
 }
@@ -144,6 +150,7 @@ pub fn run(
     }
     let total_entries = source.total_entries()?;
     let (sender, events) = bounded(8);
+    let (checked_sender, checked) = bounded(2);
     let start = cursor.process;
     let page = options.page;
     std::thread::scope(|scope| {
@@ -158,6 +165,26 @@ pub fn run(
                 }
             })
             .map_err(|error| ImportFailure::Refused(format!("starting the reader: {error}")))?;
+        // Pages are parsed and verified here while the writer places and writes the page
+        // before, so the cores verify without pause.
+        let (signatures, threads) = (options.signatures, options.threads);
+        let checker = std::thread::Builder::new()
+            .name("su-import-check".into())
+            .spawn_scoped(scope, move || {
+                for event in events {
+                    let staged = event.map(|event| match event {
+                        Event::Rows(rows) => {
+                            let prepared = prepare(&rows, signatures, threads);
+                            Staged::Rows(rows, prepared)
+                        }
+                        other => Staged::Event(other),
+                    });
+                    if checked_sender.send(staged).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(|error| ImportFailure::Refused(format!("starting the checker: {error}")))?;
         let mut pipeline = Pipeline {
             store,
             options,
@@ -173,8 +200,9 @@ pub fn run(
             total_entries,
             key,
         };
-        let result = pipeline.consume(&events);
-        drop(events);
+        let result = pipeline.consume(&checked);
+        drop(checked);
+        let _ = checker.join();
         let _ = reader.join();
         result
     })
@@ -241,12 +269,19 @@ fn read_source(
     }
 }
 
+/// One row parsed and checked, or why it could not be.
+type Prepared = Result<(StagedEntry, Checked), String>;
+
+/// What the checking stage hands the writer, in the reader's order.
+enum Staged {
+    /// A process begins or ends.
+    Event(Event),
+    /// A page of rows with what parsing and checking each one found.
+    Rows(Vec<SourceRow>, Vec<Prepared>),
+}
+
 /// Parses and checks one page on `threads` threads, keeping its order.
-fn prepare(
-    rows: &[SourceRow],
-    signatures: bool,
-    threads: usize,
-) -> Vec<Result<(StagedEntry, Checked), String>> {
+fn prepare(rows: &[SourceRow], signatures: bool, threads: usize) -> Vec<Prepared> {
     let one = |row: &SourceRow| {
         let entry = parse_message_wrapper(&row.wrapper).map_err(|error| error.to_string())?;
         let mut parsed = Parsed::Entry(entry);
@@ -279,7 +314,7 @@ fn prepare(
 impl Pipeline<'_> {
     fn consume(
         &mut self,
-        events: &Receiver<Result<Event, SourceError>>,
+        events: &Receiver<Result<Staged, SourceError>>,
     ) -> Result<Summary, ImportFailure> {
         let mut resume = match self.cursor.process {
             Some((id, Position::Partial { after, link })) => Some((id, after, link)),
@@ -287,7 +322,7 @@ impl Pipeline<'_> {
         };
         for event in events {
             match event? {
-                Event::Process { id, row } => {
+                Staged::Event(Event::Process { id, row }) => {
                     let resumed = resume.take();
                     match resumed {
                         Some((resumed_id, after, link)) if b64::encode(&resumed_id) == id => {
@@ -302,8 +337,12 @@ impl Pipeline<'_> {
                         _ => self.begin_process(id, row),
                     }
                 }
-                Event::Rows(rows) => self.rows(rows),
-                Event::ProcessEnd => self.end_process(),
+                Staged::Rows(rows, prepared) => self.rows(rows, prepared),
+                Staged::Event(Event::Rows(rows)) => {
+                    let prepared = prepare(&rows, self.options.signatures, self.options.threads);
+                    self.rows(rows, prepared);
+                }
+                Staged::Event(Event::ProcessEnd) => self.end_process(),
             }
             self.flush(false)?;
             self.reporter
@@ -387,7 +426,7 @@ impl Pipeline<'_> {
                 }
                 Ok((Parsed::Entry(entry), checked)) => {
                     self.current = Some(current);
-                    self.accept(entry, checked, &SourceRow::default());
+                    self.accept(entry, checked, &SourceRow::default(), None);
                     self.cursor.process = self.position();
                     return;
                 }
@@ -397,7 +436,7 @@ impl Pipeline<'_> {
         self.cursor.process = self.position();
     }
 
-    fn rows(&mut self, rows: Vec<SourceRow>) {
+    fn rows(&mut self, rows: Vec<SourceRow>, prepared: Vec<Prepared>) {
         let Some(current) = &mut self.current else {
             return;
         };
@@ -406,10 +445,17 @@ impl Pipeline<'_> {
             self.cursor.totals.failures += rows.len() as u64;
             return;
         }
-        let prepared = prepare(&rows, self.options.signatures, self.options.threads);
+        let mut assigned = self.look_up_assigned(&prepared).into_iter();
         for (row, prepared) in rows.iter().zip(prepared) {
             match prepared {
-                Ok((entry, checked)) => self.accept(entry, checked, row),
+                Ok((entry, checked)) => {
+                    let assigned = if needs_assigned_hash(&entry) {
+                        assigned.next()
+                    } else {
+                        None
+                    };
+                    self.accept(entry, checked, row, assigned);
+                }
                 Err(error) => {
                     self.cursor.totals.failures += 1;
                     let text = self.current_text();
@@ -421,6 +467,27 @@ impl Pipeline<'_> {
             }
         }
         self.cursor.process = self.position();
+    }
+
+    /// The gateway's answers for the page's assignment-only entries, in page order (none
+    /// without a gateway).
+    fn look_up_assigned(
+        &self,
+        prepared: &[Prepared],
+    ) -> Vec<AssignedHash> {
+        let Some(assigned) = &self.options.assigned else {
+            return Vec::new();
+        };
+        let transactions: Vec<Id> = prepared
+            .iter()
+            .filter_map(|prepared| prepared.as_ref().ok())
+            .filter(|(entry, _)| needs_assigned_hash(entry))
+            .map(|(entry, _)| entry.record.message_id)
+            .collect();
+        if transactions.is_empty() {
+            return Vec::new();
+        }
+        assigned.lookup(&transactions)
     }
 
     fn current_text(&self) -> String {
@@ -468,7 +535,13 @@ impl Pipeline<'_> {
     }
 
     /// Places one parsed, checked entry after the process's last one.
-    fn accept(&mut self, mut entry: StagedEntry, checked: Checked, row: &SourceRow) {
+    fn accept(
+        &mut self,
+        mut entry: StagedEntry,
+        checked: Checked,
+        row: &SourceRow,
+        assigned: Option<AssignedHash>,
+    ) {
         let Some(current) = &self.current else {
             return;
         };
@@ -538,8 +611,20 @@ impl Pipeline<'_> {
                 "column mismatch (the bytes win): process {text} nonce {nonce}: {mismatch}"
             ));
         }
-        if entry.record.kind == EntryKind::AssignmentOnly && entry.dedupe_hashes.is_empty() {
-            self.cursor.totals.uncovered += 1;
+        if needs_assigned_hash(&entry) {
+            match assigned {
+                Some(AssignedHash::Hash(hash)) => entry.dedupe_hashes = vec![hash],
+                Some(AssignedHash::BaseLayer) => {}
+                Some(AssignedHash::Unknown(why)) => {
+                    self.cursor.totals.uncovered += 1;
+                    self.problem(format!(
+                        "no dedupe hash (not covered): process {text} nonce {nonce}: assigned \
+                         transaction {}: {why}",
+                        b64::encode(&entry.record.message_id)
+                    ));
+                }
+                None => self.cursor.totals.uncovered += 1,
+            }
         }
         entry.dup = dup;
         entry.upload = self.options.reupload;
@@ -590,6 +675,11 @@ impl Pipeline<'_> {
         }
         Ok(())
     }
+}
+
+/// Whether the entry is an assignment of an existing transaction with no dedupe hash yet.
+fn needs_assigned_hash(entry: &StagedEntry) -> bool {
+    entry.record.kind == EntryKind::AssignmentOnly && entry.dedupe_hashes.is_empty()
 }
 
 /// The source's columns that disagree with the entry's bytes.

@@ -3,6 +3,7 @@
 //! inside a shard.
 
 pub mod allowlist;
+pub mod assigned;
 pub mod block_height;
 pub mod gateway;
 pub mod router_check;

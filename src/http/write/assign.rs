@@ -3,14 +3,13 @@
 //! item to verify; the gateway I/O happens here, before the request reaches a shard.
 
 use super::admit::{AdmittedWrite, check_size};
-use crate::ans104::dedupe::{HashedDedupeInput, TagOrder, dedupe_hash_of_hashed};
 use crate::ans104::{DataItem, b64, limits};
 use crate::domain::{AssignmentFields, assignment_tags};
 use crate::http::App;
 use crate::http::error::ApiError;
 use crate::http::query::Query;
 use crate::sequencer::{DedupeHashes, Rejection, Request as Scheduled};
-use crate::upstream::GatewayError;
+use crate::upstream::{GatewayError, assigned};
 
 /// Confirmations a base-layer assignment needs when the process names no `Settlement-Depth`.
 const DEFAULT_SETTLEMENT_DEPTH: u64 = 20;
@@ -76,42 +75,14 @@ fn check_exclude(
     })
 }
 
-/// The dedupe hashes of an AOP-1 transaction, from GraphQL and `/raw` (streamed into the
-/// deep hash, never held whole).
+/// The dedupe hashes of an AOP-1 transaction, from GraphQL and `/raw`.
 async fn transaction_hashes(app: &App, transaction: &str) -> Result<DedupeHashes, ApiError> {
-    let metadata = app
-        .gateway
-        .transaction(transaction)
+    let hashes = assigned::transaction_hashes(&app.gateway, transaction)
         .await
         .map_err(gateway_error)?;
-    let data_hash = app
-        .gateway
-        .raw_blob_hash(transaction)
-        .await
-        .map_err(gateway_error)?;
-    let decode = |value: &Option<String>| -> Vec<u8> {
-        value
-            .as_deref()
-            .filter(|v| !v.is_empty())
-            .and_then(b64::decode)
-            .unwrap_or_default()
-    };
-    let target = decode(&metadata.recipient);
-    let anchor = decode(&metadata.anchor);
-    let tags: Vec<(&str, &str)> = metadata
-        .tags
-        .iter()
-        .map(|tag| (tag.name.as_str(), tag.value.as_str()))
-        .collect();
-    let input = HashedDedupeInput {
-        target: &target,
-        anchor: &anchor,
-        tags: &tags,
-        data_hash,
-    };
     Ok(DedupeHashes {
-        ordered: dedupe_hash_of_hashed(&input, TagOrder::Sorted),
-        unordered: dedupe_hash_of_hashed(&input, TagOrder::AsGiven),
+        ordered: hashes.ordered,
+        unordered: hashes.unordered,
     })
 }
 
