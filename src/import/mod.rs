@@ -4,6 +4,7 @@
 //! * `wrapper`: one stored wrapper → an entry or a legacy process, and its checks;
 //! * `source`: what a source of history provides (`Source`), read by a reader thread;
 //! * `postgres`: the reference's Postgres store, with or without its byte store;
+//! * `rocksdb`: the reference's RocksDB-only store (`USE_LOCAL_STORE`, two directories);
 //! * `pipeline`: parallel verification, links, duplicate ranks, batches and checkpoints;
 //! * `assigned`: dedupe hashes of assigned transactions, from the gateway;
 //! * `cursor`: the checkpoint value in `meta/import_cursor`.
@@ -12,6 +13,7 @@ pub mod assigned;
 pub mod cursor;
 pub mod pipeline;
 pub mod postgres;
+pub mod rocksdb;
 pub mod source;
 pub mod wrapper;
 

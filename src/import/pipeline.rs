@@ -283,6 +283,9 @@ enum Staged {
 /// Parses and checks one page on `threads` threads, keeping its order.
 fn prepare(rows: &[SourceRow], signatures: bool, threads: usize) -> Vec<Prepared> {
     let one = |row: &SourceRow| {
+        if let Some(missing) = &row.missing {
+            return Err(missing.clone());
+        }
         let entry = parse_message_wrapper(&row.wrapper).map_err(|error| error.to_string())?;
         let mut parsed = Parsed::Entry(entry);
         let checked = check(&mut parsed, signatures);
@@ -384,7 +387,10 @@ impl Pipeline<'_> {
             skip: false,
         };
         if let Some(row) = row {
-            let parsed = parse_process_wrapper(&row.wrapper).map_err(|error| error.to_string());
+            let parsed = match row.missing {
+                Some(missing) => Err(missing),
+                None => parse_process_wrapper(&row.wrapper).map_err(|error| error.to_string()),
+            };
             let checked = parsed.map(|mut parsed| {
                 let checked = check(&mut parsed, self.options.signatures);
                 (parsed, checked)

@@ -248,6 +248,7 @@ impl Source for PostgresSource {
                 timestamp: Some(timestamp),
                 hash_chain: Some(row.get(4)),
                 assignment_id,
+                missing: None,
             });
         }
         Ok(out)

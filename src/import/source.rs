@@ -14,6 +14,9 @@ pub struct SourceRow {
     pub timestamp: Option<i64>,
     pub hash_chain: Option<String>,
     pub assignment_id: Option<String>,
+    /// The source lists this row but cannot give its wrapper (e.g. its bytes are missing):
+    /// why, for the report; the row is not imported.
+    pub missing: Option<String>,
 }
 
 /// Why a source cannot be read.
