@@ -1,6 +1,6 @@
-//! `su import-postgres`: move in from a reference SU's Postgres store (issue 19). Progress on
-//! stderr (a bar on a terminal, plain lines otherwise), one line per problem on stdout, and a
-//! summary at the end.
+//! `su import-postgres` and `su import-rocksdb`: move in from a reference SU's store (issue
+//! 19). Progress on stderr (a bar on a terminal, plain lines otherwise), one line per problem
+//! on stdout, and a summary at the end.
 
 use crate::ans104::b64;
 use crate::config::Config;
@@ -8,6 +8,7 @@ use crate::import::assigned::{AssignedHashes, GatewayHashes};
 use crate::import::cursor::Totals;
 use crate::import::pipeline::{self, Options, Reporter};
 use crate::import::postgres::PostgresSource;
+use crate::import::rocksdb::RocksDbSource;
 use crate::import::source::Source;
 use crate::store::{OpenMode, Store};
 use anyhow::{Context, bail};
@@ -19,25 +20,69 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Import a reference SU's Postgres store (and its USE_DISK byte store) into SU_DATA_DIR.
-#[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "import-postgres")]
-pub struct PostgresArgs {
-    /// the reference's database, e.g. postgres://user@host/su (default: DATABASE_URL)
-    #[argh(option)]
-    pub database_url: Option<String>,
-    /// the reference's USE_DISK byte store (its SU_DATA_DIR), read before the bundle column
-    #[argh(option)]
-    pub disk_dir: Option<PathBuf>,
-    /// do not verify signatures (hash-chain links are still checked)
-    #[argh(switch)]
-    pub skip_signatures: bool,
-    /// queue every imported item for upload to the bundler again
-    #[argh(switch)]
-    pub reupload: bool,
-    /// write a synced checkpoint after this many entries (default 100000; also every 10 s)
-    #[argh(option, default = "100_000")]
-    pub checkpoint_entries: u64,
+/// Declares an import subcommand's arguments: its own fields, then the flags every import
+/// shares (argh cannot flatten a struct into another), and `options` to read them.
+macro_rules! import_args {
+    (
+        $(#[$attr:meta])*
+        pub struct $name:ident { $($(#[$field_attr:meta])* pub $field:ident: $ty:ty,)* }
+    ) => {
+        $(#[$attr])*
+        pub struct $name {
+            $($(#[$field_attr])* pub $field: $ty,)*
+            /// do not verify signatures (hash-chain links are still checked)
+            #[argh(switch)]
+            pub skip_signatures: bool,
+            /// queue every imported item for upload to the bundler again
+            #[argh(switch)]
+            pub reupload: bool,
+            /// write a synced checkpoint after this many entries (default 100000; also every
+            /// 10 s)
+            #[argh(option, default = "100_000")]
+            pub checkpoint_entries: u64,
+        }
+
+        impl $name {
+            /// How the pipeline runs, from the shared flags and the configuration.
+            fn options(&self, config: &Config) -> anyhow::Result<Options> {
+                Ok(Options {
+                    signatures: !self.skip_signatures,
+                    reupload: self.reupload,
+                    checkpoint_entries: self.checkpoint_entries.max(1),
+                    assigned: assigned_hashes(config)?,
+                    ..Options::default()
+                })
+            }
+        }
+    };
+}
+
+import_args! {
+    /// Import a reference SU's Postgres store (and its USE_DISK byte store) into SU_DATA_DIR.
+    #[derive(FromArgs, Debug)]
+    #[argh(subcommand, name = "import-postgres")]
+    pub struct PostgresArgs {
+        /// the reference's database, e.g. postgres://user@host/su (default: DATABASE_URL)
+        #[argh(option)]
+        pub database_url: Option<String>,
+        /// the reference's USE_DISK byte store (its SU_DATA_DIR), read before the bundle column
+        #[argh(option)]
+        pub disk_dir: Option<PathBuf>,
+    }
+}
+
+import_args! {
+    /// Import a reference SU's RocksDB-only store (USE_LOCAL_STORE) into SU_DATA_DIR.
+    #[derive(FromArgs, Debug)]
+    #[argh(subcommand, name = "import-rocksdb")]
+    pub struct RocksDbArgs {
+        /// the reference's file database (its SU_FILE_DB_DIR): the wrappers
+        #[argh(option)]
+        pub file_db: PathBuf,
+        /// the reference's index database (its SU_INDEX_DB_DIR): processes, order, dedupe
+        #[argh(option)]
+        pub index_db: PathBuf,
+    }
 }
 
 pub fn run_postgres(config: &Config, args: PostgresArgs) -> anyhow::Result<()> {
@@ -49,14 +94,14 @@ pub fn run_postgres(config: &Config, args: PostgresArgs) -> anyhow::Result<()> {
     let store = open_for_import(&config.store.data_dir)?;
     let source = PostgresSource::connect(&url, args.disk_dir.as_deref())
         .context("connecting to the reference's database")?;
-    let options = Options {
-        signatures: !args.skip_signatures,
-        reupload: args.reupload,
-        checkpoint_entries: args.checkpoint_entries.max(1),
-        assigned: assigned_hashes(config)?,
-        ..Options::default()
-    };
-    run(&store, Box::new(source), &options)
+    run(&store, Box::new(source), &args.options(config)?)
+}
+
+pub fn run_rocksdb(config: &Config, args: RocksDbArgs) -> anyhow::Result<()> {
+    let store = open_for_import(&config.store.data_dir)?;
+    let source = RocksDbSource::open(&args.file_db, &args.index_db)
+        .context("opening the reference's RocksDB store")?;
+    run(&store, Box::new(source), &args.options(config)?)
 }
 
 /// Where assigned transactions' dedupe hashes come from: the gateway, when one is configured

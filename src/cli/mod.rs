@@ -1,5 +1,6 @@
 //! The command line: `su serve`, `su su PORT`, `su wallet new`, `su verify`, `su announce`,
-//! `su outbox`, `su reupload`, `su backup`, `su sync`, `su router`, `su import-postgres`.
+//! `su outbox`, `su reupload`, `su backup`, `su sync`, `su router`, `su import-postgres`,
+//! `su import-rocksdb`.
 #![allow(clippy::print_stdout)] // the CLI prints its results
 
 pub mod announce;
@@ -37,6 +38,7 @@ pub enum Command {
     Sync(sync::Args),
     Router(router::Args),
     ImportPostgres(import::PostgresArgs),
+    ImportRocksdb(import::RocksDbArgs),
     ConfigExample(ConfigExampleArgs),
     ConfigTable(ConfigTableArgs),
 }

@@ -1,0 +1,208 @@
+//! `su import-rocksdb` on the reference's RocksDB-only store (PROTOCOL 9.4), built in two
+//! temporary directories with the history `tests/import_postgres.rs` loads into PostgreSQL
+//! (tests/reference). The same history through both importers gives the same store, row for
+//! row; the Postgres side needs the test server at 127.0.0.1:5432 (user postgres, trust auth).
+
+mod reference;
+mod support;
+
+use ao_su::ans104::b64;
+use ao_su::import::rocksdb::RocksDbSource;
+use ao_su::import::source::Source;
+use ao_su::store::{OpenMode, Store};
+use reference::local_store::LocalStore;
+use reference::postgres::Database;
+use reference::{
+    Era, History, Reference, Signing, dump, history_rows, insert_aop6_process,
+    killed_runs, now_ms, schedule, summary_number,
+};
+use std::path::Path;
+use support::{SuCommand, SuOutput, TestSu, su_verify};
+
+fn import(data_dir: &Path, local: &LocalStore, extra: &[&str]) -> SuOutput {
+    SuCommand::new(data_dir)
+        .arg("import-rocksdb")
+        .args(local.args())
+        .args(extra)
+        .output()
+}
+
+/// The lines of an import's report (problems, summary), without the time it took.
+fn report(out: &SuOutput) -> Vec<String> {
+    out.stdout
+        .lines()
+        .map(|line| match line.rsplit_once(" in ") {
+            Some((head, _)) if line.starts_with("imported ") => head.to_string(),
+            _ => line.to_string(),
+        })
+        .collect()
+}
+
+#[test]
+fn every_era_gives_the_store_import_postgres_gives_row_for_row() {
+    let reference = Reference::new(Signing::Real);
+    let mut history = History::default();
+    let eras = reference::every_era(&reference, &mut history);
+    let mut local = LocalStore::create();
+    history.replay(&mut local);
+    local.close();
+    let mut db = Database::create("rocks_eras");
+    history.replay(&mut db);
+
+    let from_rocksdb = tempfile::tempdir().unwrap();
+    let out = import(from_rocksdb.path(), &local, &[]);
+    assert!(out.success(), "{}", out.text());
+    let from_postgres = tempfile::tempdir().unwrap();
+    let postgres = SuCommand::new(from_postgres.path())
+        .args(["import-postgres", "--database-url", &db.url()])
+        .output();
+    assert!(postgres.success(), "{}", postgres.text());
+
+    reference::assert_same_rows(
+        &history_rows(from_rocksdb.path()),
+        &history_rows(from_postgres.path()),
+    );
+    assert_eq!(report(&out), report(&postgres));
+    let stdout = &out.stdout;
+    assert_eq!(summary_number(stdout, "imported"), 5, "{stdout}");
+    assert_eq!(summary_number(stdout, "processes ("), 1, "{stdout}");
+    assert_eq!(summary_number(stdout, "legacy),"), eras.entries, "{stdout}");
+    assert_eq!(summary_number(stdout, "legacy anomalies kept:"), eras.anomalies);
+    assert_eq!(summary_number(stdout, "column mismatches:"), 0, "{stdout}");
+    assert_eq!(summary_number(stdout, "not covered):"), eras.uncovered);
+    assert!(
+        stdout.contains(&format!("process {} nonce 3: duplicate nonce 3 (copy 1)", eras.legacy)),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("store signer: {}", reference.wallet.address_b64())),
+        "{stdout}"
+    );
+    let (ok, report) = su_verify(from_rocksdb.path());
+    assert!(ok, "{report}");
+
+    // A second run finds the import complete.
+    let again = import(from_rocksdb.path(), &local, &[]);
+    assert!(again.success(), "{}", again.text());
+    assert!(again.stdout.contains("complete already"), "{}", again.stdout);
+
+    // The deep_hash records the reference kept are the hashes the importer computed from the
+    // pushed messages' bodies.
+    let mut source = RocksDbSource::open(&local.file_db(), &local.index_db()).unwrap();
+    let store = Store::open(from_rocksdb.path(), OpenMode::ReadOnly).unwrap();
+    let mut with_records = 0;
+    for process in [eras.legacy.as_str(), eras.aop6.as_str()] {
+        let mut recorded = source.dedupe_hashes(process).unwrap();
+        recorded.sort();
+        let mut computed = store.dedupe_hashes(&b64::decode_id(process).unwrap()).unwrap();
+        computed.sort();
+        assert_eq!(recorded, computed, "process {process}");
+        with_records += usize::from(!recorded.is_empty());
+    }
+    assert_eq!(with_records, 2);
+}
+
+#[test]
+fn a_wrapper_missing_from_the_file_db_is_reported_with_its_process_and_nonce() {
+    let reference = Reference::new(Signing::Real);
+    let mut local = LocalStore::create();
+    let mut chain = insert_aop6_process(&reference, &mut local, now_ms(), true);
+    let process = chain.process.clone();
+    let mut lost = None;
+    for nonce in 1..=3u64 {
+        let body = reference.client_item(Some(&process), "Message", &[], b"kept");
+        let at = now_ms() + nonce;
+        let aid = schedule(&reference, &mut local, Era::M4, &mut chain, nonce, at, Some(body), None);
+        if nonce == 2 {
+            lost = Some(b64::encode(&aid));
+        }
+    }
+    let lost = lost.unwrap();
+    let headless = insert_aop6_process(&reference, &mut local, now_ms(), true);
+    let headless_assignment = b64::encode(&headless.previous.unwrap().0);
+    local.delete_file_key(&format!("message_assignment:{lost}"));
+    local.delete_file_key(&format!("process_assignment:{headless_assignment}"));
+    local.close();
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = import(dir.path(), &local, &[]);
+    assert!(!out.success(), "{}", out.text());
+    let stdout = &out.stdout;
+    assert!(
+        stdout.contains(&format!(
+            "not imported: process {process} nonce 2: its wrapper message_assignment:{lost} is \
+             missing from the file DB"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "not imported: process {}: its process wrapper: process_assignment:{headless_assignment} \
+             is missing from the file DB",
+            headless.process
+        )),
+        "{stdout}"
+    );
+    // The rest of the process is imported, the gap kept as a legacy anomaly.
+    assert_eq!(summary_number(stdout, "legacy),"), 3, "{stdout}");
+    assert!(stdout.contains(&format!("process {process} nonce 3: missing nonces 2..2")));
+}
+
+#[test]
+fn sigkill_at_random_points_then_rerun_gives_the_clean_import() {
+    let mut local = LocalStore::create();
+    reference::large_history(&mut local, 4, 1500);
+    local.close();
+    let flags = ["--skip-signatures", "--checkpoint-entries", "700"];
+    let clean = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let out = import(clean.path(), &local, &flags);
+    let whole = started.elapsed();
+    assert!(out.success(), "{}", out.text());
+    assert_eq!(summary_number(&out.stdout, "legacy),"), 4 * 1501);
+    let expected_rows = dump(clean.path());
+
+    let dir = tempfile::tempdir().unwrap();
+    let source = local.args();
+    let args: Vec<&str> = ["import-rocksdb"]
+        .into_iter()
+        .chain(source.iter().map(String::as_str))
+        .chain(flags)
+        .collect();
+    let kills = killed_runs(dir.path(), &args, whole, 6);
+    let out = import(dir.path(), &local, &flags);
+    assert!(out.success(), "{}", out.text());
+    assert!(kills > 0, "no run was killed mid-way");
+    reference::assert_same_rows(&dump(dir.path()), &expected_rows);
+}
+
+#[test]
+fn a_store_that_su_serve_holds_is_refused_with_a_clear_message() {
+    let mut local = LocalStore::create();
+    local.close();
+    let dir = tempfile::tempdir().unwrap();
+    let mut su = TestSu::start(dir.path(), &[]);
+    let out = import(dir.path(), &local, &[]);
+    assert!(!out.success());
+    assert!(out.text().contains("in use by another process"), "{}", out.text());
+    su.stop();
+}
+
+#[test]
+fn a_directory_that_is_not_the_reference_index_is_refused() {
+    let mut local = LocalStore::create();
+    local.close();
+    let file_db = local.file_db();
+    let dir = tempfile::tempdir().unwrap();
+    let out = SuCommand::new(dir.path())
+        .arg("import-rocksdb")
+        .args(["--file-db", file_db.to_str().unwrap()])
+        .args(["--index-db", file_db.to_str().unwrap()])
+        .output();
+    assert!(!out.success());
+    assert!(
+        out.text().contains("is not a reference index DB: it has no `process` column family"),
+        "{}",
+        out.text()
+    );
+}
