@@ -25,11 +25,13 @@ use std::time::{Duration, Instant};
 macro_rules! import_args {
     (
         $(#[$attr:meta])*
-        pub struct $name:ident { $($(#[$field_attr:meta])* pub $field:ident: $ty:ty,)* }
+        pub struct $name:ident { $($fields:tt)* }
     ) => {
         $(#[$attr])*
         pub struct $name {
-            $($(#[$field_attr])* pub $field: $ty,)*
+            // Passed as tokens: argh recognises `Option<T>` by its spelling, which a `ty`
+            // fragment hides. The own fields end with a comma.
+            $($fields)*
             /// do not verify signatures (hash-chain links are still checked)
             #[argh(switch)]
             pub skip_signatures: bool,

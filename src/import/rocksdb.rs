@@ -88,7 +88,7 @@ impl RocksDbSource {
         read
     }
 
-    /// The wrapper under `file_key` in the file DB, or why there is none.
+    /// The wrapper under each file-DB key, or why there is none.
     fn wrappers(&self, file_keys: &[String]) -> Result<Vec<Result<Vec<u8>, String>>, SourceError> {
         self.files
             .multi_get(file_keys.iter().map(String::as_bytes))
