@@ -298,8 +298,11 @@ fn a_use_disk_byte_store_is_read_before_the_bundle_column() {
     // column is damaged, so only a read of the byte store can import the rows.
     let disk = tempfile::tempdir().unwrap();
     {
+        // The reference's options: wrappers (over 1 KiB) go to blob files.
         let mut options = rocksdb::Options::default();
         options.create_if_missing(true);
+        options.set_enable_blob_files(true);
+        options.set_min_blob_size(1024);
         let store = rocksdb::DB::open(&options, disk.path()).unwrap();
         for row in db
             .client
@@ -316,6 +319,7 @@ fn a_use_disk_byte_store_is_read_before_the_bundle_column() {
                 .put(format!("message___{pid}___{ts}___{mid}___{aid}"), bundle)
                 .unwrap();
         }
+        store.flush().unwrap();
     }
     db.client
         .execute("UPDATE messages SET bundle = '\\x00'::bytea", &[])

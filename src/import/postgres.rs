@@ -14,8 +14,8 @@ pub const KIND: u8 = 1;
 pub struct PostgresSource {
     client: Client,
     identity: String,
-    /// The `USE_DISK` byte store, opened read-only.
-    disk: Option<DB>,
+    /// The `USE_DISK` byte store, opened for reading (its values are in blob files).
+    disk: Option<(DB, super::rocksdb::ScratchDir)>,
     /// Whether `processes` has the AOP-6 columns (migration 20240904145702) and `messages` its
     /// `assignment_id` (20240327163751): a database of an older era lacks them.
     has_assignment_id: bool,
@@ -41,11 +41,7 @@ impl PostgresSource {
                         dir.display()
                     )));
                 }
-                Some(DB::open_for_read_only(
-                    &rocksdb::Options::default(),
-                    dir,
-                    false,
-                )?)
+                Some(super::rocksdb::open_blob_store(dir)?)
             }
             None => None,
         };
@@ -66,7 +62,7 @@ impl PostgresSource {
         message_id: &str,
         assignment_id: Option<&str>,
     ) -> Result<Option<Vec<u8>>, SourceError> {
-        let Some(disk) = &self.disk else {
+        let Some((disk, _)) = &self.disk else {
             return Ok(None);
         };
         let mut key = format!("message___{process}___{timestamp}___{message_id}");

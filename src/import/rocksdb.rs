@@ -1,13 +1,15 @@
 //! The reference's RocksDB-only store (`USE_LOCAL_STORE`, PROTOCOL 9.4): the index database
 //! lists processes (`process` CF) and each one's entries (`message_ordering` CF, in epoch,
-//! nonce, timestamp order), and the file database holds the wrappers by assignment id. Both
-//! are opened read-only; nothing here writes to them.
+//! nonce, timestamp order), and the file database holds the wrappers by assignment id. The
+//! index is opened read-only, the file database as a secondary instance (`open_blob_store`);
+//! nothing here writes to either.
 
 use super::cursor::RowKey;
 use super::source::{Source, SourceError, SourceRow};
 use crate::ans104::b64;
 use ::rocksdb::{DB, Direction, IteratorMode, Options, ReadOptions};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The source kind recorded in the cursor.
 pub const KIND: u8 = 2;
@@ -27,10 +29,43 @@ pub struct RocksDbSource {
     /// `SU_INDEX_DB_DIR`: the index column families.
     index: DB,
     identity: String,
+    /// The file DB's secondary directory; removed after the databases close.
+    _scratch: ScratchDir,
+}
+
+/// A directory of this process's own, removed when dropped.
+pub(super) struct ScratchDir(PathBuf);
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Opens a reference database whose values live in blob files (the file DB of 9.4, the
+/// byte store of 9.3: `min_blob_size` 1024) for reading. Not read-only: RocksDB's read-only
+/// `get` answers "not found" for a value in a blob file, while a secondary instance reads
+/// it; the secondary keeps its own log files in a scratch directory, and writes nothing
+/// beside the primary's files.
+pub(super) fn open_blob_store(dir: &Path) -> Result<(DB, ScratchDir), SourceError> {
+    static OPENED: AtomicU64 = AtomicU64::new(0);
+    let scratch = ScratchDir(std::env::temp_dir().join(format!(
+        "su-import-secondary-{}-{}",
+        std::process::id(),
+        OPENED.fetch_add(1, Ordering::Relaxed)
+    )));
+    std::fs::create_dir_all(&scratch.0).map_err(|error| {
+        SourceError::Other(format!("creating {}: {error}", scratch.0.display()))
+    })?;
+    let mut options = Options::default();
+    // A secondary keeps every file open (RocksDB's advice for secondaries).
+    options.set_max_open_files(-1);
+    let db = DB::open_as_secondary(&options, dir, &scratch.0)?;
+    Ok((db, scratch))
 }
 
 impl RocksDbSource {
-    /// Opens both databases read-only (a running reference may hold them; the import then
+    /// Opens both databases for reading (a running reference may hold them; the import then
     /// reads them as they were when opened).
     pub fn open(file_db: &Path, index_db: &Path) -> Result<Self, SourceError> {
         for (dir, what) in [(file_db, "file DB"), (index_db, "index DB")] {
@@ -42,7 +77,6 @@ impl RocksDbSource {
             }
         }
         let options = Options::default();
-        let files = DB::open_for_read_only(&options, file_db, false)?;
         let families = DB::list_cf(&options, index_db)?;
         for needed in [PROCESS_CF, ORDERING_CF] {
             if !families.iter().any(|name| name == needed) {
@@ -54,7 +88,10 @@ impl RocksDbSource {
                 )));
             }
         }
+        // The index first: the reference writes index keys before the file key, so a file DB
+        // opened later holds the wrapper of every key a live reference had indexed.
         let index = DB::open_cf_for_read_only(&options, index_db, &families, false)?;
+        let (files, scratch) = open_blob_store(file_db)?;
         let canonical = |dir: &Path| {
             dir.canonicalize()
                 .map_or_else(|_| dir.display().to_string(), |dir| dir.display().to_string())
@@ -67,6 +104,7 @@ impl RocksDbSource {
                 canonical(file_db),
                 canonical(index_db)
             ),
+            _scratch: scratch,
         })
     }
 
