@@ -14,8 +14,8 @@ pub const KIND: u8 = 1;
 pub struct PostgresSource {
     client: Client,
     identity: String,
-    /// The `USE_DISK` byte store, opened for reading (its values are in blob files).
-    disk: Option<(DB, super::rocksdb::ScratchDir)>,
+    /// The `USE_DISK` byte store, opened read-only (its values are in blob files).
+    disk: Option<DB>,
     /// Whether `processes` has the AOP-6 columns (migration 20240904145702) and `messages` its
     /// `assignment_id` (20240327163751): a database of an older era lacks them.
     has_assignment_id: bool,
@@ -41,7 +41,11 @@ impl PostgresSource {
                         dir.display()
                     )));
                 }
-                Some(super::rocksdb::open_blob_store(dir)?)
+                Some(DB::open_for_read_only(
+                    &rocksdb::Options::default(),
+                    dir,
+                    false,
+                )?)
             }
             None => None,
         };
@@ -62,7 +66,7 @@ impl PostgresSource {
         message_id: &str,
         assignment_id: Option<&str>,
     ) -> Result<Option<Vec<u8>>, SourceError> {
-        let Some((disk, _)) = &self.disk else {
+        let Some(disk) = &self.disk else {
             return Ok(None);
         };
         let mut key = format!("message___{process}___{timestamp}___{message_id}");
@@ -70,7 +74,9 @@ impl PostgresSource {
             key.push_str("___");
             key.push_str(assignment);
         }
-        let found = disk.get(key.as_bytes())?;
+        let found = super::rocksdb::read_blob_values(disk, &[key.as_bytes()])?
+            .pop()
+            .flatten();
         if found.is_some() {
             self.from_disk += 1;
         }

@@ -1,15 +1,13 @@
 //! The reference's RocksDB-only store (`USE_LOCAL_STORE`, PROTOCOL 9.4): the index database
 //! lists processes (`process` CF) and each one's entries (`message_ordering` CF, in epoch,
-//! nonce, timestamp order), and the file database holds the wrappers by assignment id. The
-//! index is opened read-only, the file database as a secondary instance (`open_blob_store`);
-//! nothing here writes to either.
+//! nonce, timestamp order), and the file database holds the wrappers by assignment id.  Both are
+//! opened read-only; nothing here writes to them.
 
 use super::cursor::RowKey;
 use super::source::{Source, SourceError, SourceRow};
 use crate::ans104::b64;
 use ::rocksdb::{DB, Direction, IteratorMode, Options, ReadOptions};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 
 /// The source kind recorded in the cursor.
 pub const KIND: u8 = 2;
@@ -29,43 +27,33 @@ pub struct RocksDbSource {
     /// `SU_INDEX_DB_DIR`: the index column families.
     index: DB,
     identity: String,
-    /// The file DB's secondary directory; removed after the databases close.
-    _scratch: ScratchDir,
 }
 
-/// A directory of this process's own, removed when dropped.
-pub(super) struct ScratchDir(PathBuf);
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+/// Reads the values of `keys` from a reference database whose values live in blob files (the
+/// file DB of 9.4, the byte store of 9.3: `min_blob_size` 1024), opened read-only. Through
+/// an iterator: RocksDB's read-only `get` answers "not found" for a value in a blob file
+/// (it does not resolve blob references), and a secondary instance, which does, crashes
+/// reading one (its version set keeps a reference to a temporary session id).
+pub(super) fn read_blob_values(
+    db: &DB,
+    keys: &[&[u8]],
+) -> Result<Vec<Option<Vec<u8>>>, ::rocksdb::Error> {
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by_key(|&at| keys[at]);
+    let mut values = vec![None; keys.len()];
+    let mut iterator = db.raw_iterator();
+    for at in order {
+        iterator.seek(keys[at]);
+        iterator.status()?;
+        if iterator.key() == Some(keys[at]) {
+            values[at] = iterator.value().map(<[u8]>::to_vec);
+        }
     }
-}
-
-/// Opens a reference database whose values live in blob files (the file DB of 9.4, the
-/// byte store of 9.3: `min_blob_size` 1024) for reading. Not read-only: RocksDB's read-only
-/// `get` answers "not found" for a value in a blob file, while a secondary instance reads
-/// it; the secondary keeps its own log files in a scratch directory, and writes nothing
-/// beside the primary's files.
-pub(super) fn open_blob_store(dir: &Path) -> Result<(DB, ScratchDir), SourceError> {
-    static OPENED: AtomicU64 = AtomicU64::new(0);
-    let scratch = ScratchDir(std::env::temp_dir().join(format!(
-        "su-import-secondary-{}-{}",
-        std::process::id(),
-        OPENED.fetch_add(1, Ordering::Relaxed)
-    )));
-    std::fs::create_dir_all(&scratch.0).map_err(|error| {
-        SourceError::Other(format!("creating {}: {error}", scratch.0.display()))
-    })?;
-    let mut options = Options::default();
-    // A secondary keeps every file open (RocksDB's advice for secondaries).
-    options.set_max_open_files(-1);
-    let db = DB::open_as_secondary(&options, dir, &scratch.0)?;
-    Ok((db, scratch))
+    Ok(values)
 }
 
 impl RocksDbSource {
-    /// Opens both databases for reading (a running reference may hold them; the import then
+    /// Opens both databases read-only (a running reference may hold them; the import then
     /// reads them as they were when opened).
     pub fn open(file_db: &Path, index_db: &Path) -> Result<Self, SourceError> {
         for (dir, what) in [(file_db, "file DB"), (index_db, "index DB")] {
@@ -91,7 +79,7 @@ impl RocksDbSource {
         // The index first: the reference writes index keys before the file key, so a file DB
         // opened later holds the wrapper of every key a live reference had indexed.
         let index = DB::open_cf_for_read_only(&options, index_db, &families, false)?;
-        let (files, scratch) = open_blob_store(file_db)?;
+        let files = DB::open_for_read_only(&options, file_db, false)?;
         let canonical = |dir: &Path| {
             dir.canonicalize()
                 .map_or_else(|_| dir.display().to_string(), |dir| dir.display().to_string())
@@ -104,7 +92,6 @@ impl RocksDbSource {
                 canonical(file_db),
                 canonical(index_db)
             ),
-            _scratch: scratch,
         })
     }
 
@@ -128,14 +115,14 @@ impl RocksDbSource {
 
     /// The wrapper under each file-DB key, or why there is none.
     fn wrappers(&self, file_keys: &[String]) -> Result<Vec<Result<Vec<u8>, String>>, SourceError> {
-        self.files
-            .multi_get(file_keys.iter().map(String::as_bytes))
+        let keys: Vec<&[u8]> = file_keys.iter().map(String::as_bytes).collect();
+        Ok(read_blob_values(&self.files, &keys)?
             .into_iter()
             .zip(file_keys)
             .map(|(found, key)| {
-                Ok(found?.ok_or_else(|| format!("its wrapper {key} is missing from the file DB")))
+                found.ok_or_else(|| format!("its wrapper {key} is missing from the file DB"))
             })
-            .collect()
+            .collect())
     }
 }
 
@@ -292,7 +279,8 @@ impl Source for RocksDbSource {
         let (_, assignment) = item?;
         let assignment = String::from_utf8_lossy(&assignment).into_owned();
         let file_key = format!("process_assignment:{assignment}");
-        let row = match self.files.get(file_key.as_bytes())? {
+        let found = read_blob_values(&self.files, &[file_key.as_bytes()])?.pop().flatten();
+        let row = match found {
             Some(wrapper) => SourceRow {
                 wrapper,
                 ..SourceRow::default()
