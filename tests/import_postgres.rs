@@ -11,8 +11,8 @@ use ao_su::store::{OpenMode, Store};
 use ao_su::wallet::Wallet;
 use reference::postgres::Database;
 use reference::{
-    Era, EveryEra, Reference, Signing, dump, fixture, insert_aop6_process,
-    killed_runs, now_ms, schedule, summary_number,
+    Era, EveryEra, Reference, Signing, dump, fixture, insert_aop6_process, killed_runs, now_ms,
+    schedule, summary_number,
 };
 use std::path::Path;
 use support::{SuCommand, TestSu, su_verify};
@@ -74,10 +74,7 @@ fn every_era_imports_verifies_serves_the_reference_bytes_and_continues() {
         "{stdout}"
     );
     assert!(
-        stdout.contains(&format!(
-            "store signer: {}",
-            reference.wallet.address_b64()
-        )),
+        stdout.contains(&format!("store signer: {}", reference.wallet.address_b64())),
         "{stdout}"
     );
 

@@ -13,8 +13,8 @@ use ao_su::store::{OpenMode, Store};
 use reference::local_store::LocalStore;
 use reference::postgres::Database;
 use reference::{
-    Era, History, Reference, Signing, dump, history_rows, insert_aop6_process,
-    killed_runs, now_ms, schedule, summary_number,
+    Era, History, Reference, Signing, dump, history_rows, insert_aop6_process, killed_runs, now_ms,
+    schedule, summary_number,
 };
 use std::path::Path;
 use support::{SuCommand, SuOutput, TestSu, su_verify};
@@ -67,11 +67,17 @@ fn every_era_gives_the_store_import_postgres_gives_row_for_row() {
     assert_eq!(summary_number(stdout, "imported"), 5, "{stdout}");
     assert_eq!(summary_number(stdout, "processes ("), 1, "{stdout}");
     assert_eq!(summary_number(stdout, "legacy),"), eras.entries, "{stdout}");
-    assert_eq!(summary_number(stdout, "legacy anomalies kept:"), eras.anomalies);
+    assert_eq!(
+        summary_number(stdout, "legacy anomalies kept:"),
+        eras.anomalies
+    );
     assert_eq!(summary_number(stdout, "column mismatches:"), 0, "{stdout}");
     assert_eq!(summary_number(stdout, "not covered):"), eras.uncovered);
     assert!(
-        stdout.contains(&format!("process {} nonce 3: duplicate nonce 3 (copy 1)", eras.legacy)),
+        stdout.contains(&format!(
+            "process {} nonce 3: duplicate nonce 3 (copy 1)",
+            eras.legacy
+        )),
         "{stdout}"
     );
     assert!(
@@ -84,7 +90,11 @@ fn every_era_gives_the_store_import_postgres_gives_row_for_row() {
     // A second run finds the import complete.
     let again = import(from_rocksdb.path(), &local, &[]);
     assert!(again.success(), "{}", again.text());
-    assert!(again.stdout.contains("complete already"), "{}", again.stdout);
+    assert!(
+        again.stdout.contains("complete already"),
+        "{}",
+        again.stdout
+    );
 
     // The deep_hash records the reference kept are the hashes the importer computed from the
     // pushed messages' bodies.
@@ -94,7 +104,9 @@ fn every_era_gives_the_store_import_postgres_gives_row_for_row() {
     for process in [eras.legacy.as_str(), eras.aop6.as_str()] {
         let mut recorded = source.dedupe_hashes(process).unwrap();
         recorded.sort();
-        let mut computed = store.dedupe_hashes(&b64::decode_id(process).unwrap()).unwrap();
+        let mut computed = store
+            .dedupe_hashes(&b64::decode_id(process).unwrap())
+            .unwrap();
         computed.sort();
         assert_eq!(recorded, computed, "process {process}");
         with_records += usize::from(!recorded.is_empty());
@@ -112,7 +124,16 @@ fn a_wrapper_missing_from_the_file_db_is_reported_with_its_process_and_nonce() {
     for nonce in 1..=3u64 {
         let body = reference.client_item(Some(&process), "Message", &[], b"kept");
         let at = now_ms() + nonce;
-        let aid = schedule(&reference, &mut local, Era::M4, &mut chain, nonce, at, Some(body), None);
+        let aid = schedule(
+            &reference,
+            &mut local,
+            Era::M4,
+            &mut chain,
+            nonce,
+            at,
+            Some(body),
+            None,
+        );
         if nonce == 2 {
             lost = Some(b64::encode(&aid));
         }
@@ -184,7 +205,11 @@ fn a_store_that_su_serve_holds_is_refused_with_a_clear_message() {
     let mut su = TestSu::start(dir.path(), &[]);
     let out = import(dir.path(), &local, &[]);
     assert!(!out.success());
-    assert!(out.text().contains("in use by another process"), "{}", out.text());
+    assert!(
+        out.text().contains("in use by another process"),
+        "{}",
+        out.text()
+    );
     su.stop();
 }
 
@@ -201,7 +226,8 @@ fn a_directory_that_is_not_the_reference_index_is_refused() {
         .output();
     assert!(!out.success());
     assert!(
-        out.text().contains("is not a reference index DB: it has no `process` column family"),
+        out.text()
+            .contains("is not a reference index DB: it has no `process` column family"),
         "{}",
         out.text()
     );

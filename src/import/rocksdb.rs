@@ -81,8 +81,10 @@ impl RocksDbSource {
         let index = DB::open_cf_for_read_only(&options, index_db, &families, false)?;
         let files = DB::open_for_read_only(&options, file_db, false)?;
         let canonical = |dir: &Path| {
-            dir.canonicalize()
-                .map_or_else(|_| dir.display().to_string(), |dir| dir.display().to_string())
+            dir.canonicalize().map_or_else(
+                |_| dir.display().to_string(),
+                |dir| dir.display().to_string(),
+            )
         };
         Ok(Self {
             files,
@@ -147,7 +149,9 @@ impl Place {
             }
             std::str::from_utf8(part).ok()?.parse::<u64>().ok()
         };
-        let epoch = u32::try_from(number(10)?).ok().filter(|&epoch| epoch <= i32::MAX as u32)?;
+        let epoch = u32::try_from(number(10)?)
+            .ok()
+            .filter(|&epoch| epoch <= i32::MAX as u32)?;
         let nonce = i64::try_from(number(10)?).ok()?;
         let timestamp = i64::try_from(number(15)?).ok()?;
         parts.next()?;
@@ -210,7 +214,10 @@ impl Position {
 /// A process id in a `process:<pid>:<aid>` key (text up to the second `:`).
 fn process_of(key: &[u8]) -> String {
     let rest = key.strip_prefix(b"process:").unwrap_or(key);
-    let end = rest.iter().position(|&byte| byte == b':').unwrap_or(rest.len());
+    let end = rest
+        .iter()
+        .position(|&byte| byte == b':')
+        .unwrap_or(rest.len());
     String::from_utf8_lossy(&rest[..end]).into_owned()
 }
 
@@ -279,7 +286,9 @@ impl Source for RocksDbSource {
         let (_, assignment) = item?;
         let assignment = String::from_utf8_lossy(&assignment).into_owned();
         let file_key = format!("process_assignment:{assignment}");
-        let found = read_blob_values(&self.files, &[file_key.as_bytes()])?.pop().flatten();
+        let found = read_blob_values(&self.files, &[file_key.as_bytes()])?
+            .pop()
+            .flatten();
         let row = match found {
             Some(wrapper) => SourceRow {
                 wrapper,
@@ -304,7 +313,14 @@ impl Source for RocksDbSource {
         // A page resumes at its position's place and steps over the keys up to and
         // including the position; `rank` is the next key's, counted from that place.
         let (seek, mut position, mut skip) = match after.map(Position::from_row_key) {
-            None => (process_prefix.clone(), Position { place: None, rank: 0 }, 0),
+            None => (
+                process_prefix.clone(),
+                Position {
+                    place: None,
+                    rank: 0,
+                },
+                0,
+            ),
             Some(resumed) => {
                 let seek = resumed
                     .place

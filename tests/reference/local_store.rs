@@ -132,10 +132,17 @@ impl ReferenceStore for LocalStore {
         let assignment = b64::encode(&signed_by_su.id());
         let timestamp: u64 = signed_by_su.tag("Timestamp").unwrap().parse().unwrap();
         let process = &row.process;
-        self.put_index("process", format!("process:{process}:{assignment}"), &assignment);
+        self.put_index(
+            "process",
+            format!("process:{process}:{assignment}"),
+            &assignment,
+        );
         self.put_index(
             "process_ordering",
-            format!("process_ordering:{process}:{:010}:{:010}:{timestamp:015}:{assignment}", 0, 0),
+            format!(
+                "process_ordering:{process}:{:010}:{:010}:{timestamp:015}:{assignment}",
+                0, 0
+            ),
             &assignment,
         );
         self.files()
@@ -145,9 +152,10 @@ impl ReferenceStore for LocalStore {
 
     fn insert_message(&mut self, row: &MessageRow) {
         // M1 rows have no assignment id: the wrapper plays the assignment.
-        let assignment = row.assignment_id.clone().unwrap_or_else(|| {
-            b64::encode(&DataItem::parse(&row.bundle).unwrap().id())
-        });
+        let assignment = row
+            .assignment_id
+            .clone()
+            .unwrap_or_else(|| b64::encode(&DataItem::parse(&row.bundle).unwrap().id()));
         let (process, nonce, timestamp) = (&row.process, row.nonce, row.timestamp);
         self.put_index(
             "message",
@@ -156,7 +164,10 @@ impl ReferenceStore for LocalStore {
         );
         self.put_index(
             "message_ordering",
-            format!("message_ordering:{process}:{:010}:{nonce:010}:{timestamp:015}:{assignment}", 0),
+            format!(
+                "message_ordering:{process}:{:010}:{nonce:010}:{timestamp:015}:{assignment}",
+                0
+            ),
             &assignment,
         );
         if let Some(hash) = &row.deep_hash {

@@ -480,7 +480,10 @@ pub fn insert_fixture_schedule(store: &mut dyn ReferenceStore, name: &str) -> us
                 assignment.tag("Message").unwrap().to_string()
             }
         };
-        let deep_hash = bundle.items.get(1).and_then(|message| deep_hash_of(message.raw()));
+        let deep_hash = bundle
+            .items
+            .get(1)
+            .and_then(|message| deep_hash_of(message.raw()));
         store.insert_message(&MessageRow {
             process,
             message_id,
@@ -535,20 +538,55 @@ pub fn every_era(reference: &Reference, store: &mut dyn ReferenceStore) -> Every
 
     // Era M2: assignment ids; a duplicate nonce written from a lagging replica, then a gap.
     store.migrate("20240327163751");
-    let eval = |data: &[u8]| {
-        reference.client_item(Some(&legacy), "Message", &[("Action", "Eval")], data)
-    };
+    let eval =
+        |data: &[u8]| reference.client_item(Some(&legacy), "Message", &[("Action", "Eval")], data);
     let before_fork = chain.previous;
-    schedule(reference, store, Era::M2, &mut chain, 3, tick(), Some(eval(b"three")), None);
+    schedule(
+        reference,
+        store,
+        Era::M2,
+        &mut chain,
+        3,
+        tick(),
+        Some(eval(b"three")),
+        None,
+    );
     chain.previous = before_fork;
     let body = Some(eval(b"three again"));
     schedule(reference, store, Era::M2, &mut chain, 3, tick(), body, None);
-    schedule(reference, store, Era::M2, &mut chain, 4, tick(), Some(eval(b"four")), None);
-    schedule(reference, store, Era::M2, &mut chain, 6, tick(), Some(eval(b"six")), None);
+    schedule(
+        reference,
+        store,
+        Era::M2,
+        &mut chain,
+        4,
+        tick(),
+        Some(eval(b"four")),
+        None,
+    );
+    schedule(
+        reference,
+        store,
+        Era::M2,
+        &mut chain,
+        6,
+        tick(),
+        Some(eval(b"six")),
+        None,
+    );
     let assigned = reference
         .client_item(None, "Message", &[], b"an L1 transaction")
         .1;
-    schedule(reference, store, Era::M2, &mut chain, 7, tick(), None, Some(assigned));
+    schedule(
+        reference,
+        store,
+        Era::M2,
+        &mut chain,
+        7,
+        tick(),
+        None,
+        Some(assigned),
+    );
 
     // Era M3: a pushed message (From-Process) gets a dedupe hash.
     store.migrate("20240529143054");
@@ -559,7 +597,16 @@ pub fn every_era(reference: &Reference, store: &mut dyn ReferenceStore) -> Every
         &[("From-Process", &legacy), ("Pushed-For", "x")],
         b"pushed",
     );
-    schedule(reference, store, Era::M3, &mut chain, 8, tick(), Some(body), None);
+    schedule(
+        reference,
+        store,
+        Era::M3,
+        &mut chain,
+        8,
+        tick(),
+        Some(body),
+        None,
+    );
 
     // AOP-6: processes with their own assignment, M4 entries.
     store.migrate("20240904145702");
@@ -569,24 +616,69 @@ pub fn every_era(reference: &Reference, store: &mut dyn ReferenceStore) -> Every
     let mut aop6 = insert_aop6_process(reference, store, tick(), true);
     let aop6_id = aop6.process.clone();
     let body = reference.ethereum_item(&aop6_id, b"1000");
-    schedule(reference, store, Era::M4, &mut aop6, 1, tick(), Some(body), None);
+    schedule(
+        reference,
+        store,
+        Era::M4,
+        &mut aop6,
+        1,
+        tick(),
+        Some(body),
+        None,
+    );
     let body = reference.client_item(
         Some(&aop6_id),
         "Message",
         &[("From-Process", &legacy)],
         &[0xc3, 0x28],
     );
-    schedule(reference, store, Era::M4, &mut aop6, 2, tick(), Some(body), None);
-    schedule(reference, store, Era::M4, &mut aop6, 3, tick(), None, Some(assigned));
+    schedule(
+        reference,
+        store,
+        Era::M4,
+        &mut aop6,
+        2,
+        tick(),
+        Some(body),
+        None,
+    );
+    schedule(
+        reference,
+        store,
+        Era::M4,
+        &mut aop6,
+        3,
+        tick(),
+        None,
+        Some(assigned),
+    );
     let mut switched_off = insert_aop6_process(reference, store, tick(), false);
     let target = switched_off.process.clone();
     let body = reference.client_item(Some(&target), "Message", &[], b"hello");
-    schedule(reference, store, Era::M4, &mut switched_off, 1, tick(), Some(body), None);
+    schedule(
+        reference,
+        store,
+        Era::M4,
+        &mut switched_off,
+        1,
+        tick(),
+        Some(body),
+        None,
+    );
 
     store.migrate("20241126200327");
     store.migrate("20250318144400");
     let body = reference.client_item(Some(&aop6_id), "Message", &[("Action", "Eval")], &[0x80]);
-    schedule(reference, store, Era::M4, &mut aop6, 4, tick(), Some(body), None);
+    schedule(
+        reference,
+        store,
+        Era::M4,
+        &mut aop6,
+        4,
+        tick(),
+        Some(body),
+        None,
+    );
     EveryEra {
         legacy,
         aop6: aop6_id,
@@ -612,7 +704,16 @@ pub fn large_history(store: &mut dyn ReferenceStore, processes: usize, per_proce
             ts += 1;
             let data = format!("m{nonce}");
             let body = reference.client_item(Some(&process), "Message", &[], data.as_bytes());
-            schedule(&reference, store, Era::M4, &mut chain, nonce, ts, Some(body), None);
+            schedule(
+                &reference,
+                store,
+                Era::M4,
+                &mut chain,
+                nonce,
+                ts,
+                Some(body),
+                None,
+            );
         }
         store.commit();
     }
