@@ -232,3 +232,63 @@ fn a_directory_that_is_not_the_reference_index_is_refused() {
         out.text()
     );
 }
+
+#[test]
+fn pages_of_one_resume_between_duplicates_of_one_nonce_and_timestamp() {
+    let reference = Reference::new(Signing::Placeholder);
+    let mut local = LocalStore::create();
+    let at = now_ms();
+    let mut chain = insert_aop6_process(&reference, &mut local, at, true);
+    let process = chain.process.clone();
+    let before = chain.previous;
+    // Three copies of nonce 1 at one timestamp (lagging replicas), then nonce 2.
+    for copy in 0..3u8 {
+        chain.previous = before;
+        let body = reference.client_item(Some(&process), "Message", &[], &[copy]);
+        schedule(
+            &reference,
+            &mut local,
+            Era::M4,
+            &mut chain,
+            1,
+            at + 1,
+            Some(body),
+            None,
+        );
+    }
+    let body = reference.client_item(Some(&process), "Message", &[], b"two");
+    schedule(
+        &reference,
+        &mut local,
+        Era::M4,
+        &mut chain,
+        2,
+        at + 2,
+        Some(body),
+        None,
+    );
+    local.close();
+
+    let mut source = RocksDbSource::open(&local.file_db(), &local.index_db()).unwrap();
+    let whole: Vec<_> = source.entries_after(&process, None, 1000).unwrap();
+    assert_eq!(whole.len(), 4);
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = source.entries_after(&process, after, 1).unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.key;
+        paged.extend(page);
+    }
+    let ids = |rows: &[ao_su::import::source::SourceRow]| -> Vec<(Option<i64>, Option<String>)> {
+        rows.iter()
+            .map(|row| (row.nonce, row.assignment_id.clone()))
+            .collect()
+    };
+    assert_eq!(ids(&paged), ids(&whole));
+    assert!(
+        paged
+            .iter()
+            .all(|row| row.missing.is_none() && !row.wrapper.is_empty())
+    );
+}
