@@ -6,6 +6,7 @@ pub mod cf;
 pub mod keys;
 mod migrate;
 pub mod outbox;
+pub mod recorded;
 pub mod records;
 pub mod routes;
 pub mod write;
