@@ -75,7 +75,7 @@ fn assigned_hashes(config: &Config) -> anyhow::Result<Option<Arc<dyn AssignedHas
 pub fn open_for_import(data_dir: &Path) -> anyhow::Result<Store> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating data dir {}", data_dir.display()))?;
-    match Store::open(data_dir, OpenMode::ReadWrite) {
+    match Store::open(data_dir, OpenMode::Import) {
         Ok(store) => Ok(store),
         Err(error) if error.to_string().contains("lock") => bail!(
             "the store at {} is in use by another process (a running `su serve`, `su sync` or \

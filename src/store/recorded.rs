@@ -8,7 +8,7 @@ use super::keys::{self, Slot};
 use super::records::{DedupeHash, EntryKind, StoredEntry};
 use super::{SIGNER_KEY, Store, StoreError, cf, process_upper_bound};
 use crate::domain::Id;
-use rocksdb::{ReadOptions, WriteBatch, WriteOptions};
+use rocksdb::{ReadOptions, WriteBatch};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The entries of one process that list recorded hashes they did not list before.
@@ -101,8 +101,8 @@ impl Store {
         Ok(plan)
     }
 
-    /// Writes the plan with the importer's checkpoint (key, cursor, signer) in one synced
-    /// batch: a rerun either finds both or neither.
+    /// Writes the plan with the importer's checkpoint (key, cursor, signer) in one durable
+    /// batch (`Store::write_import_batch`): a rerun either finds both or neither.
     pub fn write_recorded_hashes(
         &self,
         process: &Id,
@@ -126,9 +126,6 @@ impl Store {
         if let Some(signer) = signer {
             batch.put_cf(cf(&db, cf::META), SIGNER_KEY, signer);
         }
-        let mut options = WriteOptions::default();
-        options.set_sync(true);
-        db.write_opt(batch, &options)?;
-        Ok(())
+        self.write_import_batch(&db, batch, true)
     }
 }
