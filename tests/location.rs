@@ -192,6 +192,11 @@ fn a_fresh_record_is_left_alone() {
     // tags is not a location record.
     let age = Duration::from_millis(TTL_MS * 3 / 4) - Duration::from_secs(60);
     let fresh = setup.add_record(URL, TTL_MS, Some(age));
+    let (message, _) = setup.wallet.sign(&setup.wallet.draft(
+        vec![("Data-Protocol".into(), "ao".into()), ("Type".into(), "Message".into())],
+        Vec::new(),
+    )).unwrap();
+    setup.gateway.add_owned(OwnedTx::of_item(&message, None));
     let su = setup.start();
     setup.wait_for_checks(3);
     assert!(state_is(&su, "current"));

@@ -180,8 +180,8 @@ fn report(verdict: &Verdict, last: &mut Option<State>) {
     let state = verdict.state.name();
     match verdict.state {
         State::Unknown | State::Expired | State::Elsewhere => {
-            tracing::warn!(state, id, url, ?expires_ms, "Scheduler-Location record")
+            tracing::warn!(state = %state, id = %id, url = %url, ?expires_ms, "Scheduler-Location record")
         }
-        _ => tracing::info!(state, id, url, ?expires_ms, "Scheduler-Location record"),
+        _ => tracing::info!(state = %state, id = %id, url = %url, ?expires_ms, "Scheduler-Location record"),
     }
 }
