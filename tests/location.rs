@@ -52,7 +52,10 @@ impl Setup {
     /// A record signed by the SU's wallet, on the gateway in a block `age` old (or unmined).
     fn add_record(&self, url: &str, ttl_ms: u64, age: Option<Duration>) -> String {
         let tags = ao_su::location::record::tags(url, ttl_ms);
-        let (bytes, id) = self.wallet.sign(&self.wallet.draft(tags, Vec::new())).unwrap();
+        let (bytes, id) = self
+            .wallet
+            .sign(&self.wallet.draft(tags, Vec::new()))
+            .unwrap();
         let block = age.map(|age| (900, (now() - age).as_secs()));
         self.gateway.add_owned(OwnedTx::of_item(&bytes, block));
         b64::encode(&id)
@@ -70,7 +73,9 @@ impl Setup {
     /// Waits until the keeper has looked the record up `n` more times.
     fn wait_for_checks(&self, n: usize) {
         let target = self.gateway.owner_queries() + n;
-        poll("the keeper's next checks", || self.gateway.owner_queries() >= target);
+        poll("the keeper's next checks", || {
+            self.gateway.owner_queries() >= target
+        });
     }
 
     /// Waits for the first publication and checks it; returns its bytes.
@@ -96,7 +101,10 @@ fn poll(what: &str, mut done: impl FnMut() -> bool) {
 
 fn tag(bytes: &[u8], name: &str) -> Option<String> {
     let item = DataItem::parse(bytes).ok()?;
-    item.tags.iter().find(|t| t.name == name).map(|t| t.value.to_string())
+    item.tags
+        .iter()
+        .find(|t| t.name == name)
+        .map(|t| t.value.to_string())
 }
 
 fn id_of(bytes: &[u8]) -> String {
@@ -108,9 +116,16 @@ fn id_of(bytes: &[u8]) -> String {
 fn assert_is_our_record(bytes: &[u8], wallet: &Wallet) {
     let item = DataItem::parse(bytes).unwrap();
     assert_eq!(verify(&item), Ok(()));
-    assert_eq!(item.owner_address(), wallet.address(), "signed by the SU's wallet");
-    let tags: Vec<(String, String)> =
-        item.tags.iter().map(|t| (t.name.to_string(), t.value.to_string())).collect();
+    assert_eq!(
+        item.owner_address(),
+        wallet.address(),
+        "signed by the SU's wallet"
+    );
+    let tags: Vec<(String, String)> = item
+        .tags
+        .iter()
+        .map(|t| (t.name.to_string(), t.value.to_string()))
+        .collect();
     assert_eq!(tags, ao_su::location::record::tags(URL, TTL_MS));
     assert!(item.data.is_empty());
 }
@@ -128,14 +143,23 @@ fn state_is(su: &TestSu, state: &str) -> bool {
 }
 
 fn logged(su: &TestSu, text: &str) -> Vec<String> {
-    su.log().into_iter().filter(|line| line.contains(text)).collect()
+    su.log()
+        .into_iter()
+        .filter(|line| line.contains(text))
+        .collect()
 }
 
 /// The ids the SU logged as queued.
 fn queued_ids(su: &TestSu) -> Vec<String> {
     logged(su, "Scheduler-Location record queued for upload")
         .iter()
-        .filter_map(|line| line.split("id=").nth(1)?.split_whitespace().next().map(String::from))
+        .filter_map(|line| {
+            line.split("id=")
+                .nth(1)?
+                .split_whitespace()
+                .next()
+                .map(String::from)
+        })
         .collect()
 }
 
@@ -152,14 +176,19 @@ fn a_missing_record_is_published_once() {
     setup.wait_for_checks(3);
     assert_eq!(setup.published().len(), 1);
     // Once the gateway shows it in a block, it stays current and alone.
-    setup.gateway.add_owned(OwnedTx::of_item(&record, Some((1_001, now().as_secs()))));
+    setup
+        .gateway
+        .add_owned(OwnedTx::of_item(&record, Some((1_001, now().as_secs()))));
     setup.wait_for_checks(3);
     assert_eq!(setup.published().len(), 1);
     assert!(state_is(&su, "current"));
     assert_eq!(metric(&su, "su_location_publications_total"), Some(1.0));
     let expires = metric(&su, "su_location_expires_at_seconds").unwrap();
     let expected = (now().as_millis() as u64 + TTL_MS) as f64 / 1000.0;
-    assert!((expected - expires).abs() < 120.0, "expires at {expires}, expected {expected}");
+    assert!(
+        (expected - expires).abs() < 120.0,
+        "expires at {expires}, expected {expected}"
+    );
 }
 
 #[test]
@@ -192,25 +221,42 @@ fn a_fresh_record_is_left_alone() {
     // tags is not a location record.
     let age = Duration::from_millis(TTL_MS * 3 / 4) - Duration::from_secs(60);
     let fresh = setup.add_record(URL, TTL_MS, Some(age));
-    let (message, _) = setup.wallet.sign(&setup.wallet.draft(
-        vec![("Data-Protocol".into(), "ao".into()), ("Type".into(), "Message".into())],
-        Vec::new(),
-    )).unwrap();
+    let (message, _) = setup
+        .wallet
+        .sign(&setup.wallet.draft(
+            vec![
+                ("Data-Protocol".into(), "ao".into()),
+                ("Type".into(), "Message".into()),
+            ],
+            Vec::new(),
+        ))
+        .unwrap();
     setup.gateway.add_owned(OwnedTx::of_item(&message, None));
     let su = setup.start();
     setup.wait_for_checks(3);
     assert!(state_is(&su, "current"));
     assert_eq!(setup.bundler.attempts(), 0);
     assert!(setup.published().is_empty());
-    assert_eq!(metric(&su, "su_location_publications_total").unwrap_or(0.0), 0.0);
+    assert_eq!(
+        metric(&su, "su_location_publications_total").unwrap_or(0.0),
+        0.0
+    );
     let line = logged(&su, "state=current");
-    assert!(line.iter().any(|line| line.contains(&fresh)), "{:?}", su.log());
+    assert!(
+        line.iter().any(|line| line.contains(&fresh)),
+        "{:?}",
+        su.log()
+    );
 }
 
 #[test]
 fn a_record_pointing_elsewhere_is_replaced() {
     let setup = Setup::new(Mode::Ok);
-    setup.add_record("https://another-su.example", TTL_MS, Some(Duration::from_secs(60)));
+    setup.add_record(
+        "https://another-su.example",
+        TTL_MS,
+        Some(Duration::from_secs(60)),
+    );
     let su = setup.start();
     setup.wait_for_publication();
     assert!(!logged(&su, "state=elsewhere").is_empty(), "{:?}", su.log());
@@ -223,7 +269,9 @@ fn a_record_pointing_elsewhere_is_replaced() {
 fn a_restart_while_pending_publishes_nothing_twice() {
     let setup = Setup::new(Mode::Fail);
     let mut su = setup.start();
-    poll("a failed upload of the record", || setup.bundler.attempts() >= 1);
+    poll("a failed upload of the record", || {
+        setup.bundler.attempts() >= 1
+    });
     poll("state pending", || state_is(&su, "pending"));
     let queued = queued_ids(&su);
     assert_eq!(queued.len(), 1, "{:?}", su.log());
@@ -232,7 +280,11 @@ fn a_restart_while_pending_publishes_nothing_twice() {
     let su = setup.start();
     setup.wait_for_checks(3);
     assert!(state_is(&su, "pending"));
-    assert!(queued_ids(&su).is_empty(), "published again after the restart: {:?}", su.log());
+    assert!(
+        queued_ids(&su).is_empty(),
+        "published again after the restart: {:?}",
+        su.log()
+    );
     assert!(setup.published().is_empty());
 
     setup.bundler.set_mode(Mode::Ok);

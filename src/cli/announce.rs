@@ -31,7 +31,10 @@ pub fn run(config: &crate::config::Config, args: Args) -> anyhow::Result<()> {
         crate::wallet::SigningSalt::from_len(config.wallet.signing_salt).context("signing salt")?;
     let wallet = crate::wallet::Wallet::load(&path, salt)
         .with_context(|| format!("loading wallet {}", path.display()))?;
-    let draft = wallet.draft(crate::location::record::tags(&args.url, args.ttl), Vec::new());
+    let draft = wallet.draft(
+        crate::location::record::tags(&args.url, args.ttl),
+        Vec::new(),
+    );
     let (bytes, id) = wallet.sign(&draft)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

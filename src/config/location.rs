@@ -59,7 +59,10 @@ mod tests {
     #[test]
     fn off_without_su_url_or_when_turned_off() {
         assert_eq!(parse(&[]).unwrap(), None);
-        let off = parse(&[("SU_URL", "https://su.example"), ("SU_LOCATION_KEEPER", "false")]);
+        let off = parse(&[
+            ("SU_URL", "https://su.example"),
+            ("SU_LOCATION_KEEPER", "false"),
+        ]);
         assert_eq!(off.unwrap(), None);
     }
 
@@ -89,7 +92,12 @@ mod tests {
     fn a_zero_or_bad_ttl_is_refused_by_name() {
         for ttl in ["0", "a day"] {
             let error = parse(&[("SU_URL", "http://su"), ("SU_LOCATION_TTL_MS", ttl)]);
-            assert!(error.unwrap_err().to_string().contains("SU_LOCATION_TTL_MS"));
+            assert!(
+                error
+                    .unwrap_err()
+                    .to_string()
+                    .contains("SU_LOCATION_TTL_MS")
+            );
         }
     }
 }

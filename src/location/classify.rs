@@ -173,12 +173,23 @@ pub fn classify(facts: &Facts<'_>) -> Verdict {
         (Some(seen), _) => seen,
         (None, Some(ours)) => ours,
         (None, None) if facts.lookup == Lookup::Failed => {
-            return Verdict { state: State::Unknown, record: None };
+            return Verdict {
+                state: State::Unknown,
+                record: None,
+            };
         }
-        (None, None) => return Verdict { state: State::Missing, record: None },
+        (None, None) => {
+            return Verdict {
+                state: State::Missing,
+                record: None,
+            };
+        }
     };
     let expires_ms = candidate.start_ms.saturating_add(candidate.ttl_ms);
-    let points_here = candidate.url.as_deref().is_some_and(|url| same_url(url, facts.own_url));
+    let points_here = candidate
+        .url
+        .as_deref()
+        .is_some_and(|url| same_url(url, facts.own_url));
     let state = if facts.now_ms >= expires_ms {
         State::Expired
     } else if !points_here {
@@ -188,7 +199,10 @@ pub fn classify(facts: &Facts<'_>) -> Verdict {
     } else {
         State::Current
     };
-    Verdict { state, record: Some(candidate.effective()) }
+    Verdict {
+        state,
+        record: Some(candidate.effective()),
+    }
 }
 
 #[cfg(test)]
@@ -209,11 +223,22 @@ mod tests {
     }
 
     fn own(id: &str, queued_ms: u64, delivered: bool) -> Option<OwnRecord> {
-        Some(OwnRecord { id: id.into(), url: HERE.into(), ttl_ms: DAY, queued_ms, delivered })
+        Some(OwnRecord {
+            id: id.into(),
+            url: HERE.into(),
+            ttl_ms: DAY,
+            queued_ms,
+            delivered,
+        })
     }
 
     fn check(now_ms: u64, lookup: Lookup, own: Option<OwnRecord>) -> Verdict {
-        classify(&Facts { now_ms, own_url: HERE, lookup, own })
+        classify(&Facts {
+            now_ms,
+            own_url: HERE,
+            lookup,
+            own,
+        })
     }
 
     fn state(now_ms: u64, lookup: Lookup) -> State {
@@ -222,12 +247,20 @@ mod tests {
 
     #[test]
     fn no_record_is_missing_and_an_unanswered_lookup_is_unknown() {
-        assert_eq!(check(MINED, Lookup::Nothing, None), Verdict {
-            state: State::Missing,
-            record: None
-        });
+        assert_eq!(
+            check(MINED, Lookup::Nothing, None),
+            Verdict {
+                state: State::Missing,
+                record: None
+            }
+        );
         assert_eq!(state(MINED, Lookup::Failed), State::Unknown);
-        for state in [State::Missing, State::Expired, State::Elsewhere, State::Expiring] {
+        for state in [
+            State::Missing,
+            State::Expired,
+            State::Elsewhere,
+            State::Expiring,
+        ] {
             assert!(state.needs_publication(), "{state:?}");
         }
         for state in [State::Unknown, State::Pending, State::Current] {
@@ -272,7 +305,10 @@ mod tests {
         assert_eq!(state(MINED + DAY - 1, other()), State::Elsewhere);
         assert_eq!(state(MINED + DAY, other()), State::Expired);
         // A trailing slash is the same URL.
-        assert_eq!(state(MINED + 1, seen("https://su.example/", DAY, Some(MINED))), State::Current);
+        assert_eq!(
+            state(MINED + 1, seen("https://su.example/", DAY, Some(MINED))),
+            State::Current
+        );
         let no_url = Lookup::Found(SeenRecord {
             id: "x".into(),
             url: None,
@@ -305,7 +341,11 @@ mod tests {
             assert_eq!(verdict.state, State::Pending);
         }
         // The record clients find meanwhile is reported.
-        let verdict = check(MINED, seen(HERE, DAY, Some(MINED)), own("ours", MINED, false));
+        let verdict = check(
+            MINED,
+            seen(HERE, DAY, Some(MINED)),
+            own("ours", MINED, false),
+        );
         assert_eq!(verdict.record.unwrap().id, "seen");
     }
 
@@ -317,7 +357,10 @@ mod tests {
             ttl_ms: Some(DAY),
             block_ms: None,
         });
-        assert_eq!(check(MINED, lookup, own("ours", MINED - 5, false)).state, State::Current);
+        assert_eq!(
+            check(MINED, lookup, own("ours", MINED - 5, false)).state,
+            State::Current
+        );
     }
 
     #[test]
@@ -329,11 +372,20 @@ mod tests {
             assert_eq!(verdict.state, State::Current);
             assert_eq!(verdict.record.unwrap().id, "ours");
         }
-        assert_eq!(check(MINED + DAY - 1, stale(), own("ours", MINED, true)).state, State::Expiring);
-        assert_eq!(check(MINED + DAY, Lookup::Nothing, own("ours", MINED, true)).state, State::Expired);
+        assert_eq!(
+            check(MINED + DAY - 1, stale(), own("ours", MINED, true)).state,
+            State::Expiring
+        );
+        assert_eq!(
+            check(MINED + DAY, Lookup::Nothing, own("ours", MINED, true)).state,
+            State::Expired
+        );
         // A newer record elsewhere on the gateway wins over ours.
         let newer = seen("https://other.example", DAY, Some(MINED + 10));
-        assert_eq!(check(MINED + 11, newer, own("ours", MINED, true)).state, State::Elsewhere);
+        assert_eq!(
+            check(MINED + 11, newer, own("ours", MINED, true)).state,
+            State::Elsewhere
+        );
     }
 
     #[test]

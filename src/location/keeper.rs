@@ -129,7 +129,11 @@ impl Keeper {
 
     async fn lookup(&self) -> Lookup {
         let owner = self.wallet.address_b64();
-        match self.gateway.newest_owned(&owner, &record::LOOKUP_TAGS).await {
+        match self
+            .gateway
+            .newest_owned(&owner, &record::LOOKUP_TAGS)
+            .await
+        {
             Ok(Some(transaction)) => Lookup::Found(record::seen(&transaction)),
             Ok(None) => Lookup::Nothing,
             Err(error) => {
@@ -142,11 +146,21 @@ impl Keeper {
 
     /// Signs a new record and queues it, with `meta/location_publication`, in one write.
     async fn publish(&self) -> Result<LocationPublication, KeeperError> {
-        let (url, ttl_ms, wallet) = (self.config.url.clone(), self.config.ttl_ms, self.wallet.clone());
+        let (url, ttl_ms, wallet) = (
+            self.config.url.clone(),
+            self.config.ttl_ms,
+            self.wallet.clone(),
+        );
         let signed = tokio::task::spawn_blocking(move || {
             let draft = wallet.draft(record::tags(&url, ttl_ms), Vec::new());
             let (bytes, id) = wallet.sign(&draft)?;
-            Ok::<_, WalletError>(SignedLocation { id, bytes, url, ttl_ms, queued_ms: now_ms() })
+            Ok::<_, WalletError>(SignedLocation {
+                id,
+                bytes,
+                url,
+                ttl_ms,
+                queued_ms: now_ms(),
+            })
         })
         .await??;
         let (queued, written) = tokio::sync::oneshot::channel();
@@ -158,7 +172,9 @@ impl Keeper {
                 Ok(row)
             }))
             .await?;
-        written.await.map_err(|_| KeeperError::Outbox(OutboxError::Stopped))
+        written
+            .await
+            .map_err(|_| KeeperError::Outbox(OutboxError::Stopped))
     }
 }
 
@@ -168,20 +184,33 @@ fn report(verdict: &Verdict, last: &mut Option<State>) {
         let value = if state == verdict.state { 1.0 } else { 0.0 };
         metrics::gauge!("su_location_state", "state" => state.name()).set(value);
     }
-    let expires_secs = verdict.record.as_ref().map_or(0.0, |record| record.expires_ms as f64 / 1000.0);
+    let expires_secs = verdict
+        .record
+        .as_ref()
+        .map_or(0.0, |record| record.expires_ms as f64 / 1000.0);
     metrics::gauge!("su_location_expires_at_seconds").set(expires_secs);
     if *last == Some(verdict.state) {
         return;
     }
     *last = Some(verdict.state);
-    let id = verdict.record.as_ref().map(|record| record.id.as_str()).unwrap_or("");
-    let url = verdict.record.as_ref().and_then(|record| record.url.as_deref()).unwrap_or("");
+    let id = verdict
+        .record
+        .as_ref()
+        .map(|record| record.id.as_str())
+        .unwrap_or("");
+    let url = verdict
+        .record
+        .as_ref()
+        .and_then(|record| record.url.as_deref())
+        .unwrap_or("");
     let expires_ms = verdict.record.as_ref().map(|record| record.expires_ms);
     let state = verdict.state.name();
     match verdict.state {
         State::Unknown | State::Expired | State::Elsewhere => {
             tracing::warn!(state = %state, id = %id, url = %url, ?expires_ms, "Scheduler-Location record")
         }
-        _ => tracing::info!(state = %state, id = %id, url = %url, ?expires_ms, "Scheduler-Location record"),
+        _ => {
+            tracing::info!(state = %state, id = %id, url = %url, ?expires_ms, "Scheduler-Location record")
+        }
     }
 }

@@ -50,7 +50,10 @@ mod tests {
     fn record_has_the_legacy_variant_and_fields() {
         let tags = tags("https://su1.example.net", 5);
         let names: Vec<&str> = tags.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["Data-Protocol", "Variant", "Type", "Url", "Time-To-Live"]);
+        assert_eq!(
+            names,
+            ["Data-Protocol", "Variant", "Type", "Url", "Time-To-Live"]
+        );
         assert_eq!(tags[1].1, "ao.TN.1");
         assert_eq!(tags[2].1, "Scheduler-Location");
         assert_eq!(tags[4].1, "5");
@@ -61,11 +64,20 @@ mod tests {
 
     #[test]
     fn a_gateway_record_reads_its_url_ttl_and_block_time() {
-        let tag = |name: &str, value: &str| GraphqlTag { name: name.into(), value: value.into() };
+        let tag = |name: &str, value: &str| GraphqlTag {
+            name: name.into(),
+            value: value.into(),
+        };
         let mut transaction = OwnedTransaction {
             id: "abc".into(),
-            tags: vec![tag("Url", "https://su.example"), tag("Time-To-Live", "3600000")],
-            block: Some(GraphqlBlock { timestamp: 1_700_000_000, height: Some(5) }),
+            tags: vec![
+                tag("Url", "https://su.example"),
+                tag("Time-To-Live", "3600000"),
+            ],
+            block: Some(GraphqlBlock {
+                timestamp: 1_700_000_000,
+                height: Some(5),
+            }),
         };
         let record = seen(&transaction);
         assert_eq!(record.url.as_deref(), Some("https://su.example"));
@@ -74,6 +86,9 @@ mod tests {
         transaction.tags = vec![tag("Time-To-Live", "a day")];
         transaction.block = None;
         let record = seen(&transaction);
-        assert_eq!((record.url, record.ttl_ms, record.block_ms), (None, None, None));
+        assert_eq!(
+            (record.url, record.ttl_ms, record.block_ms),
+            (None, None, None)
+        );
     }
 }

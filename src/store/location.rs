@@ -130,7 +130,10 @@ mod tests {
         let store = Store::open(dir.path(), super::super::OpenMode::ReadWrite).unwrap();
         assert_eq!(store.location_publication().unwrap(), None);
         let publication = store.queue_location(&record(7)).unwrap();
-        assert_eq!(store.location_publication().unwrap().as_ref(), Some(&publication));
+        assert_eq!(
+            store.location_publication().unwrap().as_ref(),
+            Some(&publication)
+        );
         assert_eq!(publication.url, "https://su.example");
         assert_eq!(publication.outbox_key[8], keys::OUTBOX_SLOT_CARRIED);
         let row = store.outbox_row(&publication.outbox_key).unwrap().unwrap();

@@ -249,7 +249,10 @@ fn quoted_list(query: &str, opening: &str) -> Vec<String> {
 fn graphql_by_owner(state: &mut GatewayState, query: &str) -> Reply {
     state.owner_queries += 1;
     if !query.contains("sort: HEIGHT_DESC") {
-        return reply(400, b"{\"errors\":[{\"message\":\"expected sort: HEIGHT_DESC\"}]}");
+        return reply(
+            400,
+            b"{\"errors\":[{\"message\":\"expected sort: HEIGHT_DESC\"}]}",
+        );
     }
     let owners = quoted_list(query, "owners: [");
     let filters: Vec<(String, String)> = query
@@ -264,7 +267,11 @@ fn graphql_by_owner(state: &mut GatewayState, query: &str) -> Reply {
     let first: usize = query
         .split("first: ")
         .nth(1)
-        .map(|rest| rest.chars().take_while(char::is_ascii_digit).collect::<String>())
+        .map(|rest| {
+            rest.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+        })
         .and_then(|digits| digits.parse().ok())
         .unwrap_or(10);
     let mut found: Vec<&OwnedTx> = state
