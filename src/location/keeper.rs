@@ -5,8 +5,9 @@ use super::classify::{Facts, Lookup, OwnRecord, State, Verdict, classify};
 use super::record;
 use crate::ans104::b64;
 use crate::config::LocationConfig;
+use crate::domain::Id;
 use crate::outbox::{Outbox, OutboxError, RowStatus};
-use crate::store::location::{LocationPublication, SignedLocation};
+use crate::store::location::SignedLocation;
 use crate::store::{Store, StoreError};
 use crate::upstream::Gateway;
 use crate::wallet::{Wallet, WalletError};
@@ -89,12 +90,12 @@ impl Keeper {
         });
         report(&verdict, last);
         if verdict.state.needs_publication() {
-            let publication = self.publish().await?;
+            let id = self.publish().await?;
             metrics::counter!("su_location_publications_total").increment(1);
             tracing::info!(
-                id = %b64::encode(&publication.id),
-                url = %publication.url,
-                ttl_ms = publication.ttl_ms,
+                id = %b64::encode(&id),
+                url = %self.config.url,
+                ttl_ms = self.config.ttl_ms,
                 reason = verdict.state.name(),
                 "Scheduler-Location record queued for upload"
             );
@@ -145,7 +146,7 @@ impl Keeper {
     }
 
     /// Signs a new record and queues it, with `meta/location_publication`, in one write.
-    async fn publish(&self) -> Result<LocationPublication, KeeperError> {
+    async fn publish(&self) -> Result<Id, KeeperError> {
         let (url, ttl_ms, wallet) = (
             self.config.url.clone(),
             self.config.ttl_ms,
@@ -163,18 +164,10 @@ impl Keeper {
             })
         })
         .await??;
-        let (queued, written) = tokio::sync::oneshot::channel();
-        self.outbox
-            .add_row(Box::new(move |store: &Store| {
-                let publication = store.queue_location(&signed)?;
-                let row = publication.outbox_row();
-                let _ = queued.send(publication);
-                Ok(row)
-            }))
-            .await?;
-        written
-            .await
-            .map_err(|_| KeeperError::Outbox(OutboxError::Stopped))
+        let id = signed.id;
+        let queue = move |store: &Store| Ok(store.queue_location(&signed)?.outbox_row());
+        self.outbox.add_row(Box::new(queue)).await?;
+        Ok(id)
     }
 }
 

@@ -146,7 +146,9 @@ mod tests {
         let later = store.queue_location(&record(8)).unwrap();
         assert_eq!(store.location_publication().unwrap(), Some(later));
         assert_eq!(store.count_outbox().unwrap().0, 2);
-        store.delete_outbox_rows(std::slice::from_ref(&row.key)).unwrap();
+        store
+            .delete_outbox_rows(std::slice::from_ref(&row.key))
+            .unwrap();
         assert_eq!(store.outbox_item(&row.key, &row.id).unwrap(), None);
     }
 
