@@ -4,6 +4,7 @@
 
 pub mod cf;
 pub mod keys;
+pub mod location;
 mod migrate;
 pub mod outbox;
 pub mod recorded;
