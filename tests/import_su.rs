@@ -137,9 +137,10 @@ fn import_su(
     pids: &[String],
     gateway: Option<&FakeGateway>,
 ) -> support::SuOutput {
-    let mut command = SuCommand::new(data_dir).args(["import-su", "--from", &url(from)]);
+    let from = url(from);
+    let mut command = SuCommand::new(data_dir).args(["import-su", "--from", from.as_str()]);
     for pid in pids {
-        command = command.args(["--process", pid]);
+        command = command.args(["--process", pid.as_str()]);
     }
     for (name, value) in gateway.map(gateway_env).unwrap_or_default() {
         command = command.env(name, value);

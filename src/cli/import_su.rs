@@ -169,7 +169,7 @@ impl Run<'_> {
         }
         topup::write(self.store, &plan, &source.identity())?;
         let mut reporter = Running {
-            progress: self.progress,
+            progress: &mut *self.progress,
             before: self.totals,
         };
         let summary = pipeline::run(self.store, Box::new(source), self.options, &mut reporter)

@@ -123,7 +123,7 @@ impl SuClient {
                 Err(error) => !error.is_builder(),
             };
             if retry && attempt < ATTEMPTS {
-                tracing::warn!(url, attempt, "reading the SU failed; trying again");
+                tracing::warn!(%url, attempt, "reading the SU failed; trying again");
                 std::thread::sleep(RETRY_PAUSE * 2u32.pow(attempt - 1));
                 attempt += 1;
                 continue;
@@ -214,7 +214,7 @@ impl SuClient {
         if !matches!(parts.data, rebuild::Known::Exact(_)) {
             match self.runtime.block_on(gateway.raw(&id)) {
                 Ok(data) => fetched.data = Some(data),
-                Err(error) => tracing::warn!(id, %error, "the gateway has no data for the item"),
+                Err(error) => tracing::warn!(%id, %error, "the gateway has no data for the item"),
             }
         }
         if !matches!(parts.anchor, rebuild::Known::Exact(_)) {
@@ -228,7 +228,7 @@ impl SuClient {
                             .and_then(b64::decode_id),
                     );
                 }
-                Err(error) => tracing::warn!(id, %error, "GraphQL has no anchor for the item"),
+                Err(error) => tracing::warn!(%id, %error, "GraphQL has no anchor for the item"),
             }
         }
         fetched
@@ -302,7 +302,7 @@ impl SuSource {
             return Ok(ProcessNode::Legacy);
         }
         let client = self.client.clone();
-        let node = rebuild::rebuild_node(&edge.node, Role::Process, &mut |parts| {
+        let node = rebuild::rebuild_node(&edge.node, Role::Process, &mut |parts: &ItemParts| {
             client.fetch(parts)
         })?;
         let row = SourceRow {
@@ -321,16 +321,16 @@ impl SuSource {
             .push(line);
     }
 
-    /// The entries of a page after `after`, with their keys: the duplicate rank of an
-    /// entry counts the entries of the same nonce before it (a page starts at a nonce's
-    /// first entry, because it is asked from the nonce before).
+    /// The entries of a page after `after`, with their keys, in (nonce, timestamp) order (a
+    /// reference Postgres store serves a page in timestamp order): the duplicate rank of an
+    /// entry counts the entries of the same nonce before it, which is the same on every page
+    /// because a page is asked from the nonce before, so it starts at a nonce's first entry.
     fn entries_of(
         &self,
         page: PageJson,
         after: Option<RowKey>,
     ) -> Result<Vec<(RowKey, NodeJson)>, SuError> {
-        let mut entries = Vec::new();
-        let mut previous: Option<(i64, i64)> = None;
+        let mut entries = Vec::with_capacity(page.edges.len());
         for edge in page.edges {
             if is_process_node(&edge.node, &self.process) {
                 continue;
@@ -341,14 +341,6 @@ impl SuSource {
                     self.process, edge.node.assignment.id
                 ))
             })?;
-            let rank = match previous {
-                Some((before, rank)) if before == nonce => rank + 1,
-                _ => 0,
-            };
-            previous = Some((nonce, rank));
-            if after.is_some_and(|after| (nonce, rank) <= (after.nonce, after.row)) {
-                continue;
-            }
             let timestamp = edge
                 .node
                 .assignment
@@ -358,10 +350,23 @@ impl SuSource {
             let key = RowKey {
                 nonce,
                 timestamp,
-                row: rank,
+                row: 0,
             };
             entries.push((key, edge.node));
         }
+        entries.sort_by_key(|(key, _)| (key.nonce, key.timestamp));
+        let mut previous: Option<RowKey> = None;
+        for (key, _) in &mut entries {
+            if let Some(before) = previous
+                && before.nonce == key.nonce
+            {
+                key.row = before.row + 1;
+            }
+            previous = Some(*key);
+        }
+        entries.retain(|(key, _)| {
+            after.is_none_or(|after| (key.nonce, key.row) > (after.nonce, after.row))
+        });
         Ok(entries)
     }
 
@@ -371,7 +376,7 @@ impl SuSource {
         entries: &[(RowKey, NodeJson)],
     ) -> Vec<Result<RebuiltNode, rebuild::NodeError>> {
         let one = |(_, node): &(RowKey, NodeJson)| {
-            rebuild::rebuild_node(node, Role::Message, &mut |_| Fetched::default())
+            rebuild::rebuild_node(node, Role::Message, &mut |_: &ItemParts| Fetched::default())
         };
         let chunk = entries.len().div_ceil(self.threads.max(1)).max(1);
         if entries.len() <= chunk {
@@ -478,7 +483,9 @@ impl Source for SuSource {
             let result = match result {
                 Err(error) if error.lost() && self.client.gateway.is_some() => {
                     let client = self.client.clone();
-                    rebuild::rebuild_node(node, Role::Message, &mut |parts| client.fetch(parts))
+                    rebuild::rebuild_node(node, Role::Message, &mut |parts: &ItemParts| {
+                        client.fetch(parts)
+                    })
                 }
                 other => other,
             };

@@ -114,6 +114,10 @@ pub fn plan(store: &Store, process: &Id, kind: u8) -> Result<Plan, TopUpError> {
 /// the pipeline starts there.
 pub fn write(store: &Store, plan: &Plan, identity: &str) -> Result<(), TopUpError> {
     let key = checkpoint_key(plan.cursor.source, identity);
-    store.write_imported(&Commit::default(), Some((&key, &plan.cursor.encode(), None)))?;
+    let cursor = plan.cursor.encode();
+    store.write_imported(
+        &Commit::default(),
+        Some((&key[..], cursor.as_slice(), None)),
+    )?;
     Ok(())
 }
