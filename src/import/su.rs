@@ -241,10 +241,8 @@ pub struct SuSource {
     process: String,
     /// The process node's rows, for a process the store does not hold yet.
     process_row: Option<SourceRow>,
-    /// Lines about entries that were not imported, for the caller to report.
+    /// One line per entry that was not imported, for the caller to report and count.
     problems: Arc<Mutex<Vec<String>>>,
-    /// Entries not imported (each also has a line in `problems`).
-    pub failures: u64,
     threads: usize,
     /// The last page said there is nothing after this key.
     exhausted: Option<RowKey>,
@@ -281,7 +279,6 @@ impl SuSource {
             process: process.to_string(),
             process_row: None,
             problems,
-            failures: 0,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             exhausted: None,
             stopped: false,
@@ -314,7 +311,6 @@ impl SuSource {
     }
 
     fn report(&mut self, line: String) {
-        self.failures += 1;
         self.problems
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -515,11 +511,70 @@ impl Source for SuSource {
 mod tests {
     use super::*;
 
+    fn source(process: &str) -> SuSource {
+        let client = Arc::new(SuClient::new("http://127.0.0.1:9", None).unwrap());
+        SuSource::new(client, process, Arc::new(Mutex::new(Vec::new())))
+    }
+
+    fn node(nonce: u64, timestamp: u64, message: Option<&str>) -> serde_json::Value {
+        let mut tags = vec![
+            serde_json::json!({"name": "Nonce", "value": nonce.to_string()}),
+            serde_json::json!({"name": "Timestamp", "value": timestamp.to_string()}),
+        ];
+        if message.is_none() {
+            tags.push(serde_json::json!({"name": "Message", "value": "m"}));
+        }
+        let item = |id: &str| {
+            serde_json::json!({"id": id, "owner": {"key": "k"}, "signature": "s", "tags": tags})
+        };
+        serde_json::json!({"node": {
+            "message": message.map(item),
+            "assignment": item("a"),
+        }})
+    }
+
+    #[test]
+    fn a_page_is_ordered_by_nonce_and_timestamp_with_duplicate_ranks() {
+        let source = source("P");
+        let page = |edges: Vec<serde_json::Value>| -> PageJson {
+            serde_json::from_value(serde_json::json!({
+                "page_info": {"has_next_page": false},
+                "edges": edges,
+            }))
+            .unwrap()
+        };
+        let edges = vec![
+            node(0, 5, Some("P")),
+            node(1, 10, None),
+            node(3, 30, None),
+            node(2, 21, None),
+            node(2, 20, None),
+        ];
+        let keys = |after| {
+            source
+                .entries_of(page(edges.clone()), after)
+                .unwrap()
+                .into_iter()
+                .map(|(key, _)| (key.nonce, key.timestamp, key.row))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(None), [(1, 10, 0), (2, 20, 0), (2, 21, 1), (3, 30, 0)]);
+        let after = RowKey {
+            nonce: 2,
+            timestamp: 20,
+            row: 0,
+        };
+        assert_eq!(keys(Some(after)), [(2, 21, 1), (3, 30, 0)]);
+        let missing_nonce = vec![serde_json::json!({"node": {
+            "message": null,
+            "assignment": {"id": "a", "owner": {"key": "k"}, "signature": "s", "tags": []},
+        }})];
+        assert!(source.entries_of(page(missing_nonce), None).is_err());
+    }
+
     #[test]
     fn only_its_own_process_is_listed() {
-        let client = Arc::new(SuClient::new("http://127.0.0.1:9", None).unwrap());
-        let problems = Arc::new(Mutex::new(Vec::new()));
-        let mut source = SuSource::new(client, "bbb", problems);
+        let mut source = source("bbb");
         assert_eq!(source.processes_after(None, 10).unwrap(), ["bbb"]);
         assert_eq!(source.processes_after(Some("aaa"), 10).unwrap(), ["bbb"]);
         assert!(source.processes_after(Some("bbb"), 10).unwrap().is_empty());
