@@ -104,7 +104,8 @@ fn write_messages(su: &TestSu, gateway: &FakeGateway, client: &Client, pid: &str
     let random_anchor = signed(client, Some(pid), MESSAGE_TAGS, b"random anchor", Some([0x9c; 32]));
     publish(gateway, &random_anchor.0);
     post(su, &random_anchor.0);
-    let (transaction, tx) = signed(client, None, &[("App-Name", "test")], b"assigned", None);
+    let assigned = format!("assigned in round {round}");
+    let (transaction, tx) = signed(client, None, &[("App-Name", "test")], assigned.as_bytes(), None);
     publish(gateway, &transaction);
     let (status, body) = su.post(&format!("/?process-id={pid}&assign={tx}"), b"");
     assert_eq!(status, 200, "{body}");
@@ -113,6 +114,7 @@ fn write_messages(su: &TestSu, gateway: &FakeGateway, client: &Client, pid: &str
 /// Two processes: one RSA-signed, one Ethereum-signed with binary data.
 fn write_history(su: &TestSu, gateway: &FakeGateway, client: &Client) -> Vec<String> {
     let (process, rsa_pid) = client.process();
+    publish(gateway, &process);
     post(su, &process);
     let (process, eth_pid) = ethereum(40, None, PROCESS_TAGS, b"\x00\x9f\x92\x96 boot");
     publish(gateway, &process);
@@ -299,18 +301,27 @@ fn an_import_of_the_import_is_the_same_store() {
     assert_eq!(rows(second.path()), rows(first.path()));
 }
 
+/// A process and messages without anchors, so that only their data can be lost.
+fn anchorless_process(client: &Client) -> (Vec<u8>, String) {
+    signed(client, None, PROCESS_TAGS, b"-- process", None)
+}
+
+fn anchorless_message(client: &Client, pid: &str, data: &[u8]) -> (Vec<u8>, String) {
+    signed(client, Some(pid), MESSAGE_TAGS, data, None)
+}
+
 #[test]
 fn an_item_whose_json_lost_its_data_needs_the_gateway() {
     let gateway = FakeGateway::start(1_500_000);
     let source_dir = tempfile::tempdir().unwrap();
     let source = TestSu::start(source_dir.path(), &[]);
     let client = Client::new();
-    let (process, pid) = client.process();
+    let (process, pid) = anchorless_process(&client);
     post(&source, &process);
-    post(&source, &client.message(&pid, "first").0);
-    let (binary, binary_id) = signed(&client, Some(&pid), MESSAGE_TAGS, b"\xc3\x28 not utf-8", None);
+    post(&source, &anchorless_message(&client, &pid, b"first").0);
+    let (binary, binary_id) = anchorless_message(&client, &pid, b"\xc3\x28 not utf-8");
     post(&source, &binary);
-    post(&source, &client.message(&pid, "after it").0);
+    post(&source, &anchorless_message(&client, &pid, b"after it").0);
     let pids = vec![pid.clone()];
 
     let imported = tempfile::tempdir().unwrap();
@@ -340,14 +351,46 @@ fn an_item_whose_json_lost_its_data_needs_the_gateway() {
     served.stop();
 }
 
+/// Writes a legacy (era P1) process into a new store, as an import from the reference's
+/// database leaves it; `su serve` cannot create one.
+fn legacy_process(data_dir: &Path, client: &Client) -> String {
+    let (item, pid) = anchorless_process(client);
+    let id = b64::decode_id(&pid).unwrap();
+    let bundle = ao_su::ans104::encode_bundle(&[(&item[..], id)]);
+    let tags = [
+        ("Bundle-Format", "binary"),
+        ("Bundle-Version", "2.0.0"),
+        ("Block-Height", "000001526366"),
+        ("Timestamp", "1711500000000"),
+    ];
+    let (wrapper, wrapper_id) = signed(client, None, &tags, &bundle, None);
+    let store = Store::open(data_dir, OpenMode::ReadWrite).unwrap();
+    let legacy = ao_su::store::LegacyProcess {
+        process: id,
+        sequence: 1,
+        timestamp: 1_711_500_000_000,
+        item,
+        wrapper_id: b64::decode_id(&wrapper_id).unwrap(),
+        wrapper,
+    };
+    let commit = ao_su::store::Commit {
+        legacy_processes: vec![legacy],
+        ..ao_su::store::Commit::default()
+    };
+    store.write(&commit).unwrap();
+    pid
+}
+
 #[test]
 fn a_legacy_process_or_an_unknown_one_is_reported() {
     let source_dir = tempfile::tempdir().unwrap();
-    let source = TestSu::start(source_dir.path(), &[("ENABLE_PROCESS_ASSIGNMENT", "false")]);
     let client = Client::new();
-    let (process, legacy) = client.process();
-    post(&source, &process);
-    post(&source, &client.message(&legacy, "one").0);
+    // A first start creates the SU's wallet and binds the store to it.
+    TestSu::start(source_dir.path(), &[]).stop();
+    let legacy = legacy_process(source_dir.path(), &client);
+    let source = TestSu::start(source_dir.path(), &[]);
+    post(&source, &anchorless_message(&client, &legacy, b"one").0);
+    assert_eq!(nonces(&source, &legacy), [0], "a legacy process has no process node");
     let unknown = Client::new().process().1;
     let imported = tempfile::tempdir().unwrap();
     let output = import_su(imported.path(), &source, &[legacy.clone(), unknown.clone()], None);
