@@ -292,12 +292,14 @@ impl SuSource {
             return Err(ProcessNodeError::NotHeld);
         }
         let page = self.client.page(&self.process, -1, 1)?;
-        let Some(edge) = page.edges.first() else {
-            return Err(ProcessNodeError::Empty);
-        };
-        if !is_process_node(&edge.node, &self.process) {
+        // A process the SU holds whose schedule does not start with its own node is legacy.
+        let Some(edge) = page
+            .edges
+            .first()
+            .filter(|edge| is_process_node(&edge.node, &self.process))
+        else {
             return Ok(ProcessNode::Legacy);
-        }
+        };
         let client = self.client.clone();
         let node = rebuild::rebuild_node(&edge.node, Role::Process, &mut |parts: &ItemParts| {
             client.fetch(parts)
@@ -413,8 +415,6 @@ pub enum ProcessNodeError {
     Su(#[from] SuError),
     #[error("the SU does not hold it")]
     NotHeld,
-    #[error("the SU serves an empty schedule for it")]
-    Empty,
     #[error("its process node does not rebuild: {0}")]
     Rebuild(#[from] rebuild::NodeError),
 }
