@@ -42,7 +42,11 @@ fn ethereum(
     let key = k256::ecdsa::SigningKey::from_slice(&[seed; 32]).unwrap();
     let draft = ItemDraft {
         signature_type: SignatureType::ETHEREUM,
-        owner: key.verifying_key().to_encoded_point(false).as_bytes().to_vec(),
+        owner: key
+            .verifying_key()
+            .to_encoded_point(false)
+            .as_bytes()
+            .to_vec(),
         target: target.and_then(b64::decode_id),
         anchor: Some(*b"eth-anchor-000000000000000000001"),
         tags: tags
@@ -92,20 +96,51 @@ fn publish(gateway: &FakeGateway, bytes: &[u8]) {
 /// Messages of every kind on `pid`; items whose JSON loses bytes are published.
 fn write_messages(su: &TestSu, gateway: &FakeGateway, client: &Client, pid: &str, round: u8) {
     let text = format!("print('round {round}')");
-    post(su, &signed(client, Some(pid), MESSAGE_TAGS, text.as_bytes(), None).0);
+    post(
+        su,
+        &signed(client, Some(pid), MESSAGE_TAGS, text.as_bytes(), None).0,
+    );
     let utf8_anchor = Some(*b"00000000000000000000000000000042");
-    post(su, &signed(client, Some(pid), MESSAGE_TAGS, b"anchored", utf8_anchor).0);
-    post(su, &ethereum(round + 1, Some(pid), MESSAGE_TAGS, b"from an eth wallet").0);
-    let pushed: Vec<_> = MESSAGE_TAGS.iter().copied().chain([("From-Process", pid)]).collect();
+    post(
+        su,
+        &signed(client, Some(pid), MESSAGE_TAGS, b"anchored", utf8_anchor).0,
+    );
+    post(
+        su,
+        &ethereum(round + 1, Some(pid), MESSAGE_TAGS, b"from an eth wallet").0,
+    );
+    let pushed: Vec<_> = MESSAGE_TAGS
+        .iter()
+        .copied()
+        .chain([("From-Process", pid)])
+        .collect();
     post(su, &signed(client, Some(pid), &pushed, &[round], None).0);
-    let binary = signed(client, Some(pid), MESSAGE_TAGS, b"\xff\xfe binary \x80", None);
+    let binary = signed(
+        client,
+        Some(pid),
+        MESSAGE_TAGS,
+        b"\xff\xfe binary \x80",
+        None,
+    );
     publish(gateway, &binary.0);
     post(su, &binary.0);
-    let random_anchor = signed(client, Some(pid), MESSAGE_TAGS, b"random anchor", Some([0x9c; 32]));
+    let random_anchor = signed(
+        client,
+        Some(pid),
+        MESSAGE_TAGS,
+        b"random anchor",
+        Some([0x9c; 32]),
+    );
     publish(gateway, &random_anchor.0);
     post(su, &random_anchor.0);
     let assigned = format!("assigned in round {round}");
-    let (transaction, tx) = signed(client, None, &[("App-Name", "test")], assigned.as_bytes(), None);
+    let (transaction, tx) = signed(
+        client,
+        None,
+        &[("App-Name", "test")],
+        assigned.as_bytes(),
+        None,
+    );
     publish(gateway, &transaction);
     let (status, body) = su.post(&format!("/?process-id={pid}&assign={tx}"), b"");
     assert_eq!(status, 200, "{body}");
@@ -130,7 +165,10 @@ fn url(su: &TestSu) -> String {
 }
 
 fn gateway_env(gateway: &FakeGateway) -> Vec<(&'static str, String)> {
-    vec![("ARWEAVE_URL", gateway.url()), ("GRAPHQL_URL", gateway.url())]
+    vec![
+        ("ARWEAVE_URL", gateway.url()),
+        ("GRAPHQL_URL", gateway.url()),
+    ]
 }
 
 fn import_su(
@@ -183,7 +221,12 @@ fn assert_same_reads(expected: &TestSu, found: &TestSu, pids: &[String]) {
         for path in paths {
             let (want_status, want) = get(expected, &path);
             let (status, body) = get(found, &path);
-            assert_eq!(want_status, 200, "{path}: {}", String::from_utf8_lossy(&want));
+            assert_eq!(
+                want_status,
+                200,
+                "{path}: {}",
+                String::from_utf8_lossy(&want)
+            );
             assert_eq!((status, body), (want_status, want), "{path}");
         }
     }
@@ -220,7 +263,10 @@ fn assert_same_schedule(source: &Path, imported: &Path) {
             .collect()
     };
     assert_eq!(heads(&imported), heads(&source));
-    assert!(rows_of(&imported, "outbox").is_empty(), "imported history is not uploaded again");
+    assert!(
+        rows_of(&imported, "outbox").is_empty(),
+        "imported history is not uploaded again"
+    );
 }
 
 fn nonces(su: &TestSu, pid: &str) -> Vec<u64> {
@@ -234,7 +280,10 @@ fn nonces(su: &TestSu, pid: &str) -> Vec<u64> {
 fn an_imported_schedule_reads_byte_for_byte_and_tops_up() {
     let gateway = FakeGateway::start(1_500_000);
     let env = gateway_env(&gateway);
-    let env: Vec<(&str, &str)> = env.iter().map(|(name, value)| (*name, value.as_str())).collect();
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
     let source_dir = tempfile::tempdir().unwrap();
     let source = TestSu::start(source_dir.path(), &env);
     let client = Client::new();
@@ -243,8 +292,18 @@ fn an_imported_schedule_reads_byte_for_byte_and_tops_up() {
     let imported = tempfile::tempdir().unwrap();
     let output = import_su(imported.path(), &source, &pids, Some(&gateway));
     assert!(output.success(), "{}", output.text());
-    assert!(output.stdout.contains("imported 2 processes (0 legacy), 16 entries"), "{}", output.text());
-    assert!(output.stdout.contains("not imported (do not verify): 0"), "{}", output.text());
+    assert!(
+        output
+            .stdout
+            .contains("imported 2 processes (0 legacy), 16 entries"),
+        "{}",
+        output.text()
+    );
+    assert!(
+        output.stdout.contains("not imported (do not verify): 0"),
+        "{}",
+        output.text()
+    );
     assert_same_schedule(source_dir.path(), imported.path());
     let mut served = serve_imported(imported.path(), &source);
     assert_same_reads(&source, &served, &pids);
@@ -254,14 +313,30 @@ fn an_imported_schedule_reads_byte_for_byte_and_tops_up() {
     write_messages(&source, &gateway, &client, &pids[0], 1);
     let output = import_su(imported.path(), &source, &pids, Some(&gateway));
     assert!(output.success(), "{}", output.text());
-    assert!(output.stdout.contains("imported 2 processes (0 legacy), 7 entries"), "{}", output.text());
+    assert!(
+        output
+            .stdout
+            .contains("imported 2 processes (0 legacy), 7 entries"),
+        "{}",
+        output.text()
+    );
     let output = import_su(imported.path(), &source, &pids, Some(&gateway));
     assert!(output.success(), "{}", output.text());
-    assert!(output.stdout.contains("imported 2 processes (0 legacy), 0 entries"), "{}", output.text());
+    assert!(
+        output
+            .stdout
+            .contains("imported 2 processes (0 legacy), 0 entries"),
+        "{}",
+        output.text()
+    );
     assert_same_schedule(source_dir.path(), imported.path());
     let mut served = serve_imported(imported.path(), &source);
     assert_same_reads(&source, &served, &pids);
-    assert_eq!(nonces(&served, &pids[0]), (0..=14).collect::<Vec<_>>(), "no duplicate");
+    assert_eq!(
+        nonces(&served, &pids[0]),
+        (0..=14).collect::<Vec<_>>(),
+        "no duplicate"
+    );
 
     // New messages on the imported store continue its nonces and chains.
     post(&served, &client.message(&pids[0], "after the move").0);
@@ -272,14 +347,21 @@ fn an_imported_schedule_reads_byte_for_byte_and_tops_up() {
     // A store whose process has entries scheduled here is not topped up over them.
     let output = import_su(imported.path(), &source, &pids[..1], Some(&gateway));
     assert!(!output.success(), "{}", output.text());
-    assert!(output.stdout.contains("scheduled by this store's own SU"), "{}", output.text());
+    assert!(
+        output.stdout.contains("scheduled by this store's own SU"),
+        "{}",
+        output.text()
+    );
 }
 
 #[test]
 fn an_import_of_the_import_is_the_same_store() {
     let gateway = FakeGateway::start(1_500_000);
     let env = gateway_env(&gateway);
-    let env: Vec<(&str, &str)> = env.iter().map(|(name, value)| (*name, value.as_str())).collect();
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
     let source_dir = tempfile::tempdir().unwrap();
     let source = TestSu::start(source_dir.path(), &env);
     let client = Client::new();
@@ -295,7 +377,9 @@ fn an_import_of_the_import_is_the_same_store() {
     let rows = |dir: &Path| -> Vec<DumpRow> {
         dump(dir)
             .into_iter()
-            .filter(|(cf, key, _)| *cf != "checkpoints" && !(*cf == "meta" && key == b"block_height"))
+            .filter(|(cf, key, _)| {
+                *cf != "checkpoints" && !(*cf == "meta" && key == b"block_height")
+            })
             .collect()
     };
     assert_eq!(rows(second.path()), rows(first.path()));
@@ -328,14 +412,24 @@ fn an_item_whose_json_lost_its_data_needs_the_gateway() {
     let output = import_su(imported.path(), &source, &pids, None);
     assert!(!output.success(), "{}", output.text());
     assert!(
-        output.stdout.contains(&format!("not imported: process {pid} nonce 2: message {binary_id}")),
+        output.stdout.contains(&format!(
+            "not imported: process {pid} nonce 2: message {binary_id}"
+        )),
         "{}",
         output.text()
     );
-    assert!(output.stdout.contains("not imported (do not verify): 1"), "{}", output.text());
+    assert!(
+        output.stdout.contains("not imported (do not verify): 1"),
+        "{}",
+        output.text()
+    );
     let store = Store::open(imported.path(), OpenMode::ReadOnly).unwrap();
     let last = store.last_entry(&b64::decode_id(&pid).unwrap()).unwrap();
-    assert_eq!(last.map(|(nonce, _)| nonce), Some(1), "the process stops before the item");
+    assert_eq!(
+        last.map(|(nonce, _)| nonce),
+        Some(1),
+        "the process stops before the item"
+    );
     drop(store);
 
     // A gateway that does not have it changes nothing; one that has it completes the import.
@@ -344,7 +438,13 @@ fn an_item_whose_json_lost_its_data_needs_the_gateway() {
     publish(&gateway, &binary);
     let output = import_su(imported.path(), &source, &pids, Some(&gateway));
     assert!(output.success(), "{}", output.text());
-    assert!(output.stdout.contains("imported 1 processes (0 legacy), 2 entries"), "{}", output.text());
+    assert!(
+        output
+            .stdout
+            .contains("imported 1 processes (0 legacy), 2 entries"),
+        "{}",
+        output.text()
+    );
     assert_same_schedule(source_dir.path(), imported.path());
     let mut served = serve_imported(imported.path(), &source);
     assert_same_reads(&source, &served, &pids);
@@ -389,18 +489,30 @@ fn a_legacy_process_or_an_unknown_one_is_reported() {
     TestSu::start(source_dir.path(), &[]).stop();
     let legacy = legacy_process(source_dir.path(), &client);
     let source = TestSu::start(source_dir.path(), &[]);
-    assert!(edges(&source, &legacy).is_empty(), "a legacy process has no process node");
+    assert!(
+        edges(&source, &legacy).is_empty(),
+        "a legacy process has no process node"
+    );
     let unknown = Client::new().process().1;
     let imported = tempfile::tempdir().unwrap();
-    let output = import_su(imported.path(), &source, &[legacy.clone(), unknown.clone()], None);
+    let output = import_su(
+        imported.path(),
+        &source,
+        &[legacy.clone(), unknown.clone()],
+        None,
+    );
     assert!(!output.success(), "{}", output.text());
     assert!(
-        output.stdout.contains(&format!("not imported: process {legacy}: a legacy process")),
+        output
+            .stdout
+            .contains(&format!("not imported: process {legacy}: a legacy process")),
         "{}",
         output.text()
     );
     assert!(
-        output.stdout.contains(&format!("not imported: process {unknown}: the SU does not hold it")),
+        output.stdout.contains(&format!(
+            "not imported: process {unknown}: the SU does not hold it"
+        )),
         "{}",
         output.text()
     );

@@ -256,11 +256,7 @@ impl ItemParts {
     }
 
     /// The item's bytes with this anchor and data, if its signature then verifies.
-    pub fn assemble(
-        &self,
-        anchor: Option<[u8; 32]>,
-        data: &[u8],
-    ) -> Result<Vec<u8>, RebuildError> {
+    pub fn assemble(&self, anchor: Option<[u8; 32]>, data: &[u8]) -> Result<Vec<u8>, RebuildError> {
         for signature_type in self.candidate_types()? {
             let draft = ItemDraft {
                 signature_type,

@@ -524,9 +524,7 @@ mod tests {
         if message.is_none() {
             tags.push(serde_json::json!({"name": "Message", "value": "m"}));
         }
-        let item = |id: &str| {
-            serde_json::json!({"id": id, "owner": {"key": "k"}, "signature": "s", "tags": tags})
-        };
+        let item = |id: &str| serde_json::json!({"id": id, "owner": {"key": "k"}, "signature": "s", "tags": tags});
         serde_json::json!({"node": {
             "message": message.map(item),
             "assignment": item("a"),

@@ -35,7 +35,11 @@ fn ethereum(mut draft: ItemDraft) -> Vec<u8> {
     use sha3::{Digest, Keccak256};
     let key = k256::ecdsa::SigningKey::from_slice(&[9; 32]).unwrap();
     draft.signature_type = SignatureType::ETHEREUM;
-    draft.owner = key.verifying_key().to_encoded_point(false).as_bytes().to_vec();
+    draft.owner = key
+        .verifying_key()
+        .to_encoded_point(false)
+        .as_bytes()
+        .to_vec();
     let message = draft.signing_message();
     let mut hasher = Keccak256::new();
     hasher.update(format!("\x19Ethereum Signed Message:\n{}", message.len()).as_bytes());
@@ -108,7 +112,10 @@ fn id_of(bytes: &[u8]) -> String {
 
 #[test]
 fn a_message_node_rebuilds_byte_for_byte() {
-    let body = rsa(&message(b"print('hi')", Some(*b"00000000000000000000000000000042")));
+    let body = rsa(&message(
+        b"print('hi')",
+        Some(*b"00000000000000000000000000000042"),
+    ));
     let assignment = assignment(2, Some(&id_of(&body)));
     let json = node_json(
         &assignment,
@@ -116,7 +123,10 @@ fn a_message_node_rebuilds_byte_for_byte() {
         Some((&body, MessageStyle::Message)),
     );
     let rebuilt = rebuild_node(&json, Role::Message, &mut no_gateway).unwrap();
-    assert_eq!(rebuilt.assignment, assignment, "the random anchor comes back from base64url");
+    assert_eq!(
+        rebuilt.assignment, assignment,
+        "the random anchor comes back from base64url"
+    );
     assert_eq!(rebuilt.message.as_ref(), Some(&body));
     assert!(!rebuilt.legacy);
     let entry = parse_message_wrapper(&wrapper_of(&rebuilt)).unwrap();
@@ -230,11 +240,7 @@ fn data_with_a_genuine_replacement_character_needs_no_fetch() {
 #[test]
 fn a_process_node_with_binary_data_rebuilds_from_the_fetcher() {
     let data = vec![0u8, 159, 146, 150];
-    let process = rsa(&draft(
-        &[("Type", "Process"), ("Module", "m")],
-        &data,
-        None,
-    ));
+    let process = rsa(&draft(&[("Type", "Process"), ("Module", "m")], &data, None));
     let assignment = assignment(0, None);
     let json = node_json(
         &assignment,
@@ -285,7 +291,11 @@ fn an_era_m1_wrapper_rebuilds_around_its_message() {
     let rebuilt = rebuild_node(&json, Role::Message, &mut no_gateway).unwrap();
     assert!(rebuilt.legacy);
     assert_eq!(rebuilt.assignment, wrapper);
-    assert_eq!(wrapper_of(&rebuilt), wrapper, "an M1 wrapper is its own carrier");
+    assert_eq!(
+        wrapper_of(&rebuilt),
+        wrapper,
+        "an M1 wrapper is its own carrier"
+    );
     let entry = parse_message_wrapper(&wrapper).unwrap();
     assert_eq!(entry.nonce, 7);
 }
