@@ -6,7 +6,7 @@ use crate::ans104::b64;
 use crate::config::Config;
 use crate::import::assigned::{AssignedHashes, GatewayHashes};
 use crate::import::cursor::Totals;
-use crate::import::pipeline::{self, Options, Reporter};
+use crate::import::pipeline::{self, Options, Reporter, Summary};
 use crate::import::postgres::PostgresSource;
 use crate::import::source::Source;
 use crate::store::{OpenMode, Store};
@@ -61,7 +61,7 @@ pub fn run_postgres(config: &Config, args: PostgresArgs) -> anyhow::Result<()> {
 
 /// Where assigned transactions' dedupe hashes come from: the gateway, when one is configured
 /// (`ARWEAVE_URL` / `GATEWAY_URL`, GraphQL at `GRAPHQL_URL`).
-fn assigned_hashes(config: &Config) -> anyhow::Result<Option<Arc<dyn AssignedHashes>>> {
+pub(crate) fn assigned_hashes(config: &Config) -> anyhow::Result<Option<Arc<dyn AssignedHashes>>> {
     if config.upstream.arweave_url.is_none() {
         return Ok(None);
     }
@@ -95,6 +95,11 @@ fn run(store: &Store, source: Box<dyn Source>, options: &Options) -> anyhow::Res
     reporter.finish();
     let summary = summary?;
     store.flush()?;
+    print_summary(&summary, started)
+}
+
+/// Prints the summary of a run that began at `started`; fails when something did not verify.
+pub(crate) fn print_summary(summary: &Summary, started: Instant) -> anyhow::Result<()> {
     let totals = &summary.totals;
     if summary.already_done {
         println!("the import into this store is complete already; nothing to do");
@@ -130,14 +135,14 @@ fn run(store: &Store, source: Box<dyn Source>, options: &Options) -> anyhow::Res
 
 /// Progress: an indicatif bar with rate and ETA on a terminal, a plain line every 5 s
 /// otherwise.
-struct Progress {
+pub(crate) struct Progress {
     bar: Option<ProgressBar>,
     started: Instant,
     last_line: Instant,
 }
 
 impl Progress {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             if let Ok(style) = ProgressStyle::with_template(
@@ -154,7 +159,7 @@ impl Progress {
         }
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }

@@ -1,11 +1,13 @@
 //! The command line: `su serve`, `su su PORT`, `su wallet new`, `su verify`, `su announce`,
-//! `su outbox`, `su reupload`, `su backup`, `su sync`, `su router`, `su import-postgres`.
+//! `su outbox`, `su reupload`, `su backup`, `su sync`, `su router`, `su import-postgres`,
+//! `su import-su`.
 #![allow(clippy::print_stdout)] // the CLI prints its results
 
 pub mod announce;
 pub mod backup;
 pub mod daemon;
 pub mod import;
+pub mod import_su;
 pub mod outbox;
 pub mod reupload;
 pub mod router;
@@ -37,6 +39,7 @@ pub enum Command {
     Sync(sync::Args),
     Router(router::Args),
     ImportPostgres(import::PostgresArgs),
+    ImportSu(import_su::Args),
     ConfigExample(ConfigExampleArgs),
     ConfigTable(ConfigTableArgs),
 }

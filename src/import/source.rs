@@ -23,6 +23,8 @@ pub enum SourceError {
     Postgres(#[from] postgres::Error),
     #[error("byte store: {0}")]
     RocksDb(#[from] rocksdb::Error),
+    #[error("source SU: {0}")]
+    Su(#[from] super::su::SuError),
     #[error("{0}")]
     Other(String),
 }

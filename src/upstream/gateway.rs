@@ -184,6 +184,22 @@ impl Gateway {
     /// `RAW_DOWNLOAD_CONCURRENCY` run at once (a caller waits at most the gateway timeout
     /// for a slot), and data over `RAW_DOWNLOAD_MAX_BYTES` stops the download.
     pub async fn raw_blob_hash(&self, id: &str) -> Result<Digest48, GatewayError> {
+        let mut hasher = BlobHasher::new();
+        self.download(id, |chunk| hasher.update(chunk)).await?;
+        Ok(hasher.finish())
+    }
+
+    /// `GET /raw/{id}` → the data itself, under the same bounds as `raw_blob_hash` (the
+    /// importer's rebuild of an item whose JSON lost its data).
+    pub async fn raw(&self, id: &str) -> Result<Vec<u8>, GatewayError> {
+        let mut data = Vec::new();
+        self.download(id, |chunk| data.extend_from_slice(chunk))
+            .await?;
+        Ok(data)
+    }
+
+    /// Streams `/raw/{id}` into `sink`, chunk by chunk, within the download bounds.
+    async fn download(&self, id: &str, mut sink: impl FnMut(&[u8])) -> Result<(), GatewayError> {
         let url = format!("{}/raw/{id}", self.arweave()?);
         let _slot = tokio::time::timeout(self.timeout, self.downloads.clone().acquire_owned())
             .await
@@ -197,14 +213,15 @@ impl Gateway {
         {
             return Err(GatewayError::TooLarge(limit));
         }
-        let mut hasher = BlobHasher::new();
+        let mut received = 0u64;
         while let Some(chunk) = response.chunk().await? {
-            if hasher.len() + chunk.len() as u64 > limit {
+            received += chunk.len() as u64;
+            if received > limit {
                 return Err(GatewayError::TooLarge(limit));
             }
-            hasher.update(&chunk);
+            sink(&chunk);
         }
-        Ok(hasher.finish())
+        Ok(())
     }
 
     /// `HEAD {url}/{id}` on each existence gateway in order; true at the first 2xx.
