@@ -1346,3 +1346,33 @@ fn the_byte_store_dedupe_records_are_kept_for_assignments() {
         )
     );
 }
+
+/// A legacy (era P1) process imported before it had any message takes its first one at nonce
+/// 0, as the reference would have given it (PROTOCOL 6.1), with the seed link.
+#[test]
+fn an_imported_legacy_process_without_entries_takes_its_first_message() {
+    let reference = Reference::new(Signing::Real);
+    let mut db = Database::create("emptylegacy");
+    db.migrate_all_from(0);
+    let legacy = insert_legacy_process(&reference, &mut db, now_ms() - 60_000);
+    let dir = tempfile::tempdir().unwrap();
+    let out = import(dir.path(), &db.url(), &[]);
+    assert!(out.success(), "{}", out.text());
+    let wallet_path = dir.path().join("reference-wallet.json");
+    Wallet::write_new(&wallet_path, &reference.jwk).unwrap();
+    let su = TestSu::start(
+        dir.path(),
+        &[("SU_WALLET_PATH", wallet_path.to_str().unwrap())],
+    );
+    let client = support::Client::new();
+    for expected in ["0", "1"] {
+        let (message, _) = client.message(&legacy, "first");
+        let (status, body) = su.post("/", &message);
+        assert_eq!(status, 200, "{body}");
+        let last = support::edges(&su, &legacy).last().unwrap()["node"].clone();
+        assert_eq!(support::tag(&last, "Nonce"), expected);
+    }
+    drop(su);
+    let (ok, report) = su_verify(dir.path());
+    assert!(ok, "{report}");
+}
