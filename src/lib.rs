@@ -4,7 +4,8 @@
 //! chain, assignment tags) · `store` (RocksDB) · `sequencer` (shard threads + committer) ·
 //! `reads` and `render` (the read model and its JSON) · `http` (hyper) · `upstream`
 //! (gateway, block height) · `outbox` (uploads) · `admin` (the operator socket) · `config` ·
-//! `telemetry` · `cli` · `router` (router mode: placements, SU health).
+//! `telemetry` · `cli` · `router` (router mode: placements, SU health) · `location` (the
+//! Scheduler-Location record kept published).
 
 pub mod admin;
 pub mod ans104;
@@ -14,6 +15,7 @@ pub mod domain;
 pub mod http;
 pub mod import;
 pub mod live;
+pub mod location;
 pub mod outbox;
 pub mod reads;
 pub mod render;

@@ -51,6 +51,7 @@ fn main() -> ExitCode {
         Command::Sync(args) => ao_su::cli::sync::run(config, args),
         Command::ImportPostgres(args) => ao_su::cli::import::run_postgres(&config, args),
         Command::ImportRocksdb(args) => ao_su::cli::import::run_rocksdb(&config, args),
+        Command::ImportSu(args) => ao_su::cli::import_su::run(&config, args),
         Command::ConfigExample(_) => {
             print!("{}", ao_su::config::env_example());
             Ok(())

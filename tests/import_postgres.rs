@@ -336,3 +336,265 @@ fn a_use_disk_byte_store_is_read_before_the_bundle_column() {
     let (ok, report) = su_verify(dir.path());
     assert!(ok, "{report}");
 }
+
+/// Assignment-only entries get their dedupe hash through the gateway when one is configured:
+/// a bundled transaction its ordered hash (so assigning it again is refused after the move),
+/// a base-layer one none, and one the gateway cannot describe is imported, listed as not
+/// covered. Without a gateway every one of them is not covered, and the repeat is accepted.
+#[test]
+fn assigned_transactions_get_their_dedupe_hash_through_the_gateway() {
+    let reference = Reference::new(Signing::Real);
+    let mut db = Database::create("assigned");
+    db.migrate_all_from(0);
+    let mut ts = now_ms() - 3_600_000;
+    let mut tick = || {
+        ts += 1000;
+        ts
+    };
+    let mut chain = insert_aop6_process(&reference, &mut db, tick(), true);
+    let process = chain.process.clone();
+    let (bundled, bundled_id) = reference.client_item(
+        None,
+        "Message",
+        &[("Action", "Transfer")],
+        b"a bundled item",
+    );
+    let base_layer = reference
+        .client_item(None, "Message", &[], b"an L1 transaction")
+        .1;
+    let unknown = reference.client_item(None, "Message", &[], b"nowhere").1;
+    for (nonce, assigned) in [(1, bundled_id), (2, base_layer), (3, unknown)] {
+        schedule(
+            &reference,
+            &mut db,
+            Era::M4,
+            &mut chain,
+            nonce,
+            tick(),
+            None,
+            Some(assigned),
+        );
+    }
+    let gateway = support::fakes::FakeGateway::start(1_000);
+    let (tx, data) = support::fakes::GqlTx::of_item(&bundled);
+    gateway.add_tx(tx, &data);
+    gateway.set_confirmations(&b64::encode(&base_layer), 40);
+    let env = [
+        ("ARWEAVE_URL", gateway.url()),
+        ("GRAPHQL_URL", gateway.url()),
+    ];
+    let wallet = tempfile::tempdir().unwrap();
+    let wallet_path = wallet.path().join("reference-wallet.json");
+    Wallet::write_new(&wallet_path, &reference.jwk).unwrap();
+
+    let assign_again = |data_dir: &Path| -> (u16, String) {
+        let su = TestSu::start(
+            data_dir,
+            &[
+                ("SU_WALLET_PATH", wallet_path.to_str().unwrap()),
+                ("ARWEAVE_URL", &gateway.url()),
+                ("GRAPHQL_URL", &gateway.url()),
+            ],
+        );
+        let id = b64::encode(&bundled_id);
+        su.post(&format!("/?process-id={process}&assign={id}"), b"")
+    };
+
+    let with_gateway = tempfile::tempdir().unwrap();
+    let out = SuCommand::new(with_gateway.path())
+        .envs(
+            &env.iter()
+                .map(|(k, v)| (*k, v.as_str()))
+                .collect::<Vec<_>>(),
+        )
+        .arg("import-postgres")
+        .args(["--database-url", &db.url()])
+        .output();
+    assert!(out.success(), "{}", out.text());
+    assert_eq!(
+        summary_number(&out.stdout, "without a dedupe hash (not covered):"),
+        1,
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(&format!(
+            "process {process} nonce 3: assigned transaction {}",
+            b64::encode(&unknown)
+        )),
+        "{}",
+        out.stdout
+    );
+    {
+        let store = Store::open(with_gateway.path(), OpenMode::ReadOnly).unwrap();
+        let pid = b64::decode_id(&process).unwrap();
+        assert_eq!(
+            store.dedupe_hashes(&pid).unwrap().len(),
+            1,
+            "the bundled transaction's hash only"
+        );
+    }
+    let (ok, report) = su_verify(with_gateway.path());
+    assert!(ok, "{report}");
+    let (status, body) = assign_again(with_gateway.path());
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            400,
+            r#"{"error":"MessageExists(\"Deep hash already exists\")"}"#
+        )
+    );
+
+    let without_gateway = tempfile::tempdir().unwrap();
+    let out = import(without_gateway.path(), &db.url(), &[]);
+    assert!(out.success(), "{}", out.text());
+    assert_eq!(
+        summary_number(&out.stdout, "without a dedupe hash (not covered):"),
+        3,
+        "{}",
+        out.stdout
+    );
+    let (status, body) = assign_again(without_gateway.path());
+    assert_eq!(status, 200, "{body}");
+}
+
+/// A `USE_DISK` byte store keeps the process's dedupe records (`deephash___`): the ones no
+/// imported entry computes from its body (assignments of existing transactions) are listed on
+/// the assignment-only entries, so dedupe protects them after the move without a gateway.
+#[test]
+fn the_byte_store_dedupe_records_are_kept_for_assignments() {
+    use ao_su::ans104::dedupe::{TagOrder, item_dedupe_hash};
+    let reference = Reference::new(Signing::Real);
+    let mut db = Database::create("recorded");
+    db.migrate_all_from(0);
+    let mut chain = insert_aop6_process(&reference, &mut db, now_ms(), true);
+    let process = chain.process.clone();
+    let (pushed, pushed_id) = reference.client_item(
+        Some(&process),
+        "Message",
+        &[("From-Process", &process)],
+        b"pushed",
+    );
+    let (bundled, bundled_id) = reference.client_item(
+        None,
+        "Message",
+        &[("Action", "Transfer")],
+        b"a bundled item",
+    );
+    let base_layer = reference
+        .client_item(None, "Message", &[], b"an L1 transaction")
+        .1;
+    let hash_of =
+        |bytes: &[u8]| item_dedupe_hash(&DataItem::parse(bytes).unwrap(), TagOrder::Sorted);
+    let (pushed_hash, bundled_hash) = (hash_of(&pushed), hash_of(&bundled));
+    schedule(
+        &reference,
+        &mut db,
+        Era::M4,
+        &mut chain,
+        1,
+        now_ms() + 1,
+        Some((pushed, pushed_id)),
+        None,
+    );
+    for (nonce, assigned) in [(2, bundled_id), (3, base_layer)] {
+        schedule(
+            &reference,
+            &mut db,
+            Era::M4,
+            &mut chain,
+            nonce,
+            now_ms() + nonce,
+            None,
+            Some(assigned),
+        );
+    }
+    let disk = tempfile::tempdir().unwrap();
+    {
+        let mut options = rocksdb::Options::default();
+        options.create_if_missing(true);
+        let store = rocksdb::DB::open(&options, disk.path()).unwrap();
+        for hash in [pushed_hash, bundled_hash] {
+            store
+                .put(
+                    format!("deephash___{process}___{}", b64::encode(&hash)),
+                    &process,
+                )
+                .unwrap();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let disk_dir = disk.path().to_str().unwrap();
+    let out = import(dir.path(), &db.url(), &["--disk-dir", disk_dir]);
+    assert!(out.success(), "{}", out.text());
+    assert_eq!(
+        summary_number(&out.stdout, "without a dedupe hash (not covered):"),
+        1,
+        "only the base-layer assignment: {}",
+        out.stdout
+    );
+    {
+        let store = Store::open(dir.path(), OpenMode::ReadOnly).unwrap();
+        let pid = b64::decode_id(&process).unwrap();
+        let mut hashes = store.dedupe_hashes(&pid).unwrap();
+        hashes.sort_unstable();
+        let mut expected = vec![pushed_hash, bundled_hash];
+        expected.sort_unstable();
+        assert_eq!(hashes, expected);
+    }
+    let (ok, report) = su_verify(dir.path());
+    assert!(ok, "{report}");
+
+    let gateway = support::fakes::FakeGateway::start(1_000);
+    let (tx, data) = support::fakes::GqlTx::of_item(&bundled);
+    gateway.add_tx(tx, &data);
+    let wallet_path = dir.path().join("reference-wallet.json");
+    Wallet::write_new(&wallet_path, &reference.jwk).unwrap();
+    let su = TestSu::start(
+        dir.path(),
+        &[
+            ("SU_WALLET_PATH", wallet_path.to_str().unwrap()),
+            ("ARWEAVE_URL", &gateway.url()),
+            ("GRAPHQL_URL", &gateway.url()),
+        ],
+    );
+    let id = b64::encode(&bundled_id);
+    let (status, body) = su.post(&format!("/?process-id={process}&assign={id}"), b"");
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            400,
+            r#"{"error":"MessageExists(\"Deep hash already exists\")"}"#
+        )
+    );
+}
+
+/// A legacy (era P1) process imported before it had any message takes its first one at nonce
+/// 0, as the reference would have given it (PROTOCOL 6.1), with the seed link.
+#[test]
+fn an_imported_legacy_process_without_entries_takes_its_first_message() {
+    let reference = Reference::new(Signing::Real);
+    let mut db = Database::create("emptylegacy");
+    db.migrate_all_from(0);
+    let legacy = insert_legacy_process(&reference, &mut db, now_ms() - 60_000);
+    let dir = tempfile::tempdir().unwrap();
+    let out = import(dir.path(), &db.url(), &[]);
+    assert!(out.success(), "{}", out.text());
+    let wallet_path = dir.path().join("reference-wallet.json");
+    Wallet::write_new(&wallet_path, &reference.jwk).unwrap();
+    let su = TestSu::start(
+        dir.path(),
+        &[("SU_WALLET_PATH", wallet_path.to_str().unwrap())],
+    );
+    let client = support::Client::new();
+    for expected in ["0", "1"] {
+        let (message, _) = client.message(&legacy, "first");
+        let (status, body) = su.post("/", &message);
+        assert_eq!(status, 200, "{body}");
+        let last = support::edges(&su, &legacy).last().unwrap()["node"].clone();
+        assert_eq!(support::tag(&last, "Nonce"), expected);
+    }
+    drop(su);
+    let (ok, report) = su_verify(dir.path());
+    assert!(ok, "{report}");
+}

@@ -16,17 +16,6 @@ pub struct Args {
     pub ttl: u64,
 }
 
-/// The record's tags (research/clients.md C29).
-pub fn location_tags(url: &str, ttl: u64) -> Vec<(String, String)> {
-    vec![
-        ("Data-Protocol".into(), "ao".into()),
-        ("Variant".into(), "ao.TN.1".into()),
-        ("Type".into(), "Scheduler-Location".into()),
-        ("Url".into(), url.into()),
-        ("Time-To-Live".into(), ttl.to_string()),
-    ]
-}
-
 pub fn run(config: &crate::config::Config, args: Args) -> anyhow::Result<()> {
     if !(args.url.starts_with("http://") || args.url.starts_with("https://")) {
         bail!("--url must be an http(s) URL");
@@ -42,7 +31,10 @@ pub fn run(config: &crate::config::Config, args: Args) -> anyhow::Result<()> {
         crate::wallet::SigningSalt::from_len(config.wallet.signing_salt).context("signing salt")?;
     let wallet = crate::wallet::Wallet::load(&path, salt)
         .with_context(|| format!("loading wallet {}", path.display()))?;
-    let draft = wallet.draft(location_tags(&args.url, args.ttl), Vec::new());
+    let draft = wallet.draft(
+        crate::location::record::tags(&args.url, args.ttl),
+        Vec::new(),
+    );
     let (bytes, id) = wallet.sign(&draft)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -66,22 +58,4 @@ pub fn run(config: &crate::config::Config, args: Args) -> anyhow::Result<()> {
     })?;
     println!("{}", b64::encode(&id));
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn record_has_the_legacy_variant_and_fields() {
-        let tags = location_tags("https://su1.example.net", 5);
-        let names: Vec<&str> = tags.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(
-            names,
-            ["Data-Protocol", "Variant", "Type", "Url", "Time-To-Live"]
-        );
-        assert_eq!(tags[1].1, "ao.TN.1");
-        assert_eq!(tags[2].1, "Scheduler-Location");
-        assert_eq!(tags[4].1, "5");
-    }
 }

@@ -6,7 +6,7 @@ use crate::ans104::b64;
 use crate::config::Config;
 use crate::import::assigned::{AssignedHashes, GatewayHashes};
 use crate::import::cursor::Totals;
-use crate::import::pipeline::{self, Options, Reporter};
+use crate::import::pipeline::{self, Options, Reporter, Summary};
 use crate::import::postgres::PostgresSource;
 use crate::import::rocksdb::RocksDbSource;
 use crate::import::source::Source;
@@ -108,7 +108,7 @@ pub fn run_rocksdb(config: &Config, args: RocksDbArgs) -> anyhow::Result<()> {
 
 /// Where assigned transactions' dedupe hashes come from: the gateway, when one is configured
 /// (`ARWEAVE_URL` / `GATEWAY_URL`, GraphQL at `GRAPHQL_URL`).
-fn assigned_hashes(config: &Config) -> anyhow::Result<Option<Arc<dyn AssignedHashes>>> {
+pub(crate) fn assigned_hashes(config: &Config) -> anyhow::Result<Option<Arc<dyn AssignedHashes>>> {
     if config.upstream.arweave_url.is_none() {
         return Ok(None);
     }
@@ -122,7 +122,7 @@ fn assigned_hashes(config: &Config) -> anyhow::Result<Option<Arc<dyn AssignedHas
 pub fn open_for_import(data_dir: &Path) -> anyhow::Result<Store> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating data dir {}", data_dir.display()))?;
-    match Store::open(data_dir, OpenMode::ReadWrite) {
+    match Store::open(data_dir, OpenMode::Import) {
         Ok(store) => Ok(store),
         Err(error) if error.to_string().contains("lock") => bail!(
             "the store at {} is in use by another process (a running `su serve`, `su sync` or \
@@ -142,6 +142,11 @@ fn run(store: &Store, source: Box<dyn Source>, options: &Options) -> anyhow::Res
     reporter.finish();
     let summary = summary?;
     store.flush()?;
+    print_summary(&summary, started)
+}
+
+/// Prints the summary of a run that began at `started`; fails when something did not verify.
+pub(crate) fn print_summary(summary: &Summary, started: Instant) -> anyhow::Result<()> {
     let totals = &summary.totals;
     if summary.already_done {
         println!("the import into this store is complete already; nothing to do");
@@ -177,14 +182,14 @@ fn run(store: &Store, source: Box<dyn Source>, options: &Options) -> anyhow::Res
 
 /// Progress: an indicatif bar with rate and ETA on a terminal, a plain line every 5 s
 /// otherwise.
-struct Progress {
+pub(crate) struct Progress {
     bar: Option<ProgressBar>,
     started: Instant,
     last_line: Instant,
 }
 
 impl Progress {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             if let Ok(style) = ProgressStyle::with_template(
@@ -201,7 +206,7 @@ impl Progress {
         }
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }

@@ -1,12 +1,13 @@
 //! The command line: `su serve`, `su su PORT`, `su wallet new`, `su verify`, `su announce`,
 //! `su outbox`, `su reupload`, `su backup`, `su sync`, `su router`, `su import-postgres`,
-//! `su import-rocksdb`.
+//! `su import-rocksdb`, `su import-su`.
 #![allow(clippy::print_stdout)] // the CLI prints its results
 
 pub mod announce;
 pub mod backup;
 pub mod daemon;
 pub mod import;
+pub mod import_su;
 pub mod outbox;
 pub mod reupload;
 pub mod router;
@@ -39,6 +40,7 @@ pub enum Command {
     Router(router::Args),
     ImportPostgres(import::PostgresArgs),
     ImportRocksdb(import::RocksDbArgs),
+    ImportSu(import_su::Args),
     ConfigExample(ConfigExampleArgs),
     ConfigTable(ConfigTableArgs),
 }

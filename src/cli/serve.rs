@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::http::controls::Controls;
 use crate::http::{App, Budgets, Mode, Primary};
 use crate::live::Live;
+use crate::location::Keeper;
 use crate::outbox::{Outbox, OutboxConfig};
 use crate::sequencer::{Sequencer, SequencerConfig, SequencerContext, SequencerThreads};
 use crate::store::Store;
@@ -128,6 +129,7 @@ async fn serve_primary(prepared: Prepared) -> anyhow::Result<()> {
     let notifier = crate::live::Notifier::new();
     let (sequencer, threads) =
         start_sequencer(&config, &store, &wallet, &block_height, cores, &notifier)?;
+    let signer = wallet.clone();
 
     let listener = daemon::bind_listener(&bind, port).await?;
     let app = Arc::new(App {
@@ -143,11 +145,17 @@ async fn serve_primary(prepared: Prepared) -> anyhow::Result<()> {
         live: Live::new(notifier, config.http.max_live_reads, daemon.stop_signal()),
         mode: Mode::Primary(Primary {
             sequencer,
-            wallet,
+            wallet: signer,
             router_check,
         }),
     });
-    start_background(&mut daemon, &config, &gateway, &block_height, &store).await?;
+    let parts = Background {
+        gateway: &gateway,
+        block_height: &block_height,
+        store: &store,
+        wallet: &wallet,
+    };
+    start_background(&mut daemon, &config, parts).await?;
     for refresh in allow_lists.refresh_loops(&daemon.stop_signal()) {
         daemon.start_background(refresh);
     }
@@ -247,15 +255,28 @@ fn start_sequencer(
     Ok(started)
 }
 
-/// A primary's loops: the block-height refresh (online only), the outbox engine, and the
-/// admin socket (`su outbox`, `su reupload` beside a running server).
+/// What a primary's loops share.
+struct Background<'a> {
+    gateway: &'a Gateway,
+    block_height: &'a Arc<BlockHeight>,
+    store: &'a Arc<Store>,
+    wallet: &'a Arc<Wallet>,
+}
+
+/// A primary's loops: the block-height refresh (online only), the outbox engine, the
+/// location keeper (with `SU_URL`), and the admin socket (`su outbox`, `su reupload` beside
+/// a running server).
 async fn start_background(
     daemon: &mut Daemon,
     config: &Config,
-    gateway: &Gateway,
-    block_height: &Arc<BlockHeight>,
-    store: &Arc<Store>,
+    parts: Background<'_>,
 ) -> anyhow::Result<()> {
+    let Background {
+        gateway,
+        block_height,
+        store,
+        wallet,
+    } = parts;
     if gateway.is_online() {
         let period = Duration::from_secs(config.upstream.block_height_refresh_secs);
         daemon.start_background(block_height.clone().run(
@@ -279,6 +300,7 @@ async fn start_background(
             None
         }
     };
+    start_location_keeper(daemon, config, gateway, store, outbox.as_ref(), wallet);
     let service = admin::service::Service {
         store: store.clone(),
         outbox,
@@ -289,6 +311,37 @@ async fn start_background(
         daemon.adopt_background(task);
     }
     Ok(())
+}
+
+/// Starts the Scheduler-Location keeper when `SU_URL` is set and it is not turned off; it
+/// needs the outbox (to publish) and GraphQL (to look), and says so when one is missing.
+fn start_location_keeper(
+    daemon: &mut Daemon,
+    config: &Config,
+    gateway: &Gateway,
+    store: &Arc<Store>,
+    outbox: Option<&Outbox>,
+    wallet: &Arc<Wallet>,
+) {
+    let Some(location) = &config.location else {
+        return;
+    };
+    let Some(outbox) = outbox else {
+        tracing::warn!("the location keeper needs UPLOAD_NODE_URL to publish; it is off");
+        return;
+    };
+    if config.upstream.graphql_url.is_none() {
+        tracing::warn!("the location keeper needs GRAPHQL_URL or GATEWAY_URL to look; it is off");
+        return;
+    }
+    let keeper = Keeper {
+        config: location.clone(),
+        gateway: gateway.clone(),
+        store: store.clone(),
+        outbox: outbox.clone(),
+        wallet: wallet.clone(),
+    };
+    daemon.start_background(keeper.run(daemon.stop_signal()));
 }
 
 /// Joins the shard and committer threads, waiting at most `deadline`. Connections that

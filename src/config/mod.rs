@@ -4,12 +4,14 @@
 
 mod controls;
 mod effective;
+mod location;
 mod settings;
 
 pub use controls::{
     AllowListSource, ControlsConfig, ProcessAllowListConfig, RateLimit, ReadOnlyConfig,
 };
 pub use effective::{EffectiveSettings, redact};
+pub use location::LocationConfig;
 pub use settings::{SETTINGS, Setting, env_example, readme_table};
 
 use std::collections::HashMap;
@@ -295,6 +297,8 @@ pub struct Config {
     pub router: RouterConfig,
     /// `ENABLE_ROUTER_CHECK`; `None` when off.
     pub router_check: Option<RouterCheckConfig>,
+    /// The Scheduler-Location keeper of `su serve`; `None` without `SU_URL` or when off.
+    pub location: Option<LocationConfig>,
     /// What `su import-postgres` reads when no flag says otherwise.
     pub import: ImportConfig,
     /// Notices to log once the logger is up (ignored Postgres-era variables).
@@ -640,6 +644,7 @@ impl Config {
             mode: serve_mode(vars)?,
             router: router(vars)?,
             router_check: router_check(vars)?,
+            location: location::location(vars)?,
             import: ImportConfig {
                 database_url: vars.get("DATABASE_URL").map(str::to_owned),
             },

@@ -243,7 +243,22 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "SU_URL",
         default: "",
-        doc: "this SU's own URL: its key in the process allow-list, and what the router check compares the router's Location with (URL is read when SU_URL is unset)",
+        doc: "this SU's own URL: its key in the process allow-list, what the router check compares the router's Location with, and the Url of the Scheduler-Location record su serve keeps published (URL is read when SU_URL is unset)",
+    },
+    Setting {
+        name: "SU_LOCATION_KEEPER",
+        default: "true",
+        doc: "with SU_URL set, su serve keeps its Scheduler-Location record published through the outbox: at start when it is missing, expired or points elsewhere, and again when less than a quarter of its TTL remains (needs UPLOAD_NODE_URL and GRAPHQL_URL or GATEWAY_URL); false = off",
+    },
+    Setting {
+        name: "SU_LOCATION_TTL_MS",
+        default: "86400000",
+        doc: "Time-To-Live of the Scheduler-Location records su serve publishes, in milliseconds",
+    },
+    Setting {
+        name: "SU_LOCATION_CHECK_SECS",
+        default: "0",
+        doc: "how often the Scheduler-Location record is looked up on the gateway; 0 = an eighth of SU_LOCATION_TTL_MS, within 1 minute and 1 hour",
     },
     Setting {
         name: "WHITELIST_MAX_BYTES",

@@ -13,7 +13,7 @@ use super::wrapper::{Checked, Parsed, check, parse_message_wrapper, parse_proces
 use crate::ans104::b64;
 use crate::domain::{self, Id};
 use crate::store::keys::Slot;
-use crate::store::records::EntryKind;
+use crate::store::records::{DedupeHash, EntryKind};
 use crate::store::{Commit, StagedEntry, Store, StoreError};
 use crossbeam_channel::{Receiver, bounded};
 use std::sync::Arc;
@@ -89,6 +89,8 @@ struct Current {
     after: Option<RowKey>,
     /// Its process wrapper does not verify: nothing of it is imported.
     skip: bool,
+    /// The dedupe hashes the source recorded for it, listed on its entries at its end.
+    recorded: Vec<DedupeHash>,
 }
 
 struct Pipeline<'a> {
@@ -240,9 +242,11 @@ fn read_source(
         Some((id, Position::Complete)) => after_process = Some(b64::encode(&id)),
         Some((id, Position::Partial { after, .. })) => {
             let text = b64::encode(&id);
+            let recorded = source.dedupe_hashes(&text)?;
             if !send(Event::Process {
                 id: text.clone(),
                 row: None,
+                recorded,
             }) || !entries(source, &text, after)?
             {
                 return Ok(());
@@ -257,9 +261,11 @@ fn read_source(
         };
         for id in ids {
             let row = source.process(&id)?;
+            let recorded = source.dedupe_hashes(&id)?;
             if !send(Event::Process {
                 id: id.clone(),
                 row,
+                recorded,
             }) || !entries(source, &id, None)?
             {
                 return Ok(());
@@ -325,7 +331,7 @@ impl Pipeline<'_> {
         };
         for event in events {
             match event? {
-                Staged::Event(Event::Process { id, row }) => {
+                Staged::Event(Event::Process { id, row, recorded }) => {
                     let resumed = resume.take();
                     match resumed {
                         Some((resumed_id, after, link)) if b64::encode(&resumed_id) == id => {
@@ -335,9 +341,10 @@ impl Pipeline<'_> {
                                 link,
                                 after,
                                 skip: false,
+                                recorded,
                             });
                         }
-                        _ => self.begin_process(id, row),
+                        _ => self.begin_process(id, row, recorded),
                     }
                 }
                 Staged::Rows(rows, prepared) => self.rows(rows, prepared),
@@ -345,7 +352,7 @@ impl Pipeline<'_> {
                     let prepared = prepare(&rows, self.options.signatures, self.options.threads);
                     self.rows(rows, prepared);
                 }
-                Staged::Event(Event::ProcessEnd) => self.end_process(),
+                Staged::Event(Event::ProcessEnd) => self.end_process()?,
             }
             self.flush(false)?;
             self.reporter
@@ -364,7 +371,7 @@ impl Pipeline<'_> {
         self.reporter.problem(&line);
     }
 
-    fn begin_process(&mut self, text: String, row: Option<SourceRow>) {
+    fn begin_process(&mut self, text: String, row: Option<SourceRow>, recorded: Vec<DedupeHash>) {
         let Some(id) = b64::decode_id(&text) else {
             self.cursor.totals.failures += 1;
             self.problem(format!(
@@ -376,6 +383,7 @@ impl Pipeline<'_> {
                 link: None,
                 after: None,
                 skip: true,
+                recorded: Vec::new(),
             });
             return;
         };
@@ -385,6 +393,7 @@ impl Pipeline<'_> {
             link: None,
             after: None,
             skip: false,
+            recorded,
         };
         if let Some(row) = row {
             let parsed = match row.missing {
@@ -476,14 +485,18 @@ impl Pipeline<'_> {
     }
 
     /// The gateway's answers for the page's assignment-only entries, in page order (none
-    /// without a gateway).
-    fn look_up_assigned(
-        &self,
-        prepared: &[Prepared],
-    ) -> Vec<AssignedHash> {
+    /// without a gateway, or when the source recorded the process's hashes itself).
+    fn look_up_assigned(&self, prepared: &[Prepared]) -> Vec<AssignedHash> {
         let Some(assigned) = &self.options.assigned else {
             return Vec::new();
         };
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|current| !current.recorded.is_empty())
+        {
+            return Vec::new();
+        }
         let transactions: Vec<Id> = prepared
             .iter()
             .filter_map(|prepared| prepared.as_ref().ok())
@@ -502,17 +515,55 @@ impl Pipeline<'_> {
             .map_or_else(String::new, |current| current.text.clone())
     }
 
-    fn end_process(&mut self) {
-        if let Some(current) = &self.current {
-            if !current.skip {
-                self.cursor.totals.processes += 1;
-            }
-            // A skipped process is complete too (reported once), unless its id is unusable.
-            if !current.skip || current.id != [0; 32] {
-                self.cursor.process = Some((current.id, Position::Complete));
-            }
+    fn end_process(&mut self) -> Result<(), ImportFailure> {
+        let Some(current) = self.current.take() else {
+            return Ok(());
+        };
+        if !current.skip {
+            self.cursor.totals.processes += 1;
         }
-        self.current = None;
+        // A skipped process is complete too (reported once), unless its id is unusable.
+        if !current.skip || current.id != [0; 32] {
+            self.cursor.process = Some((current.id, Position::Complete));
+        }
+        if !current.skip && !current.recorded.is_empty() {
+            self.list_recorded(&current.id, &current.recorded)?;
+        }
+        Ok(())
+    }
+
+    /// Lists the hashes the source recorded for a finished process that none of its entries
+    /// lists (assignments of existing transactions: their bytes are not in the source), in one
+    /// synced batch with the checkpoint that marks the process complete.
+    fn list_recorded(
+        &mut self,
+        process: &Id,
+        recorded: &[DedupeHash],
+    ) -> Result<(), ImportFailure> {
+        // The plan reads the process's entries: every one of them must be written first.
+        let pending = (self.commit.entries.len() + self.commit.legacy_processes.len()) as u64;
+        if pending > 0 {
+            self.commit.sync = false;
+            self.store.write_imported(&self.commit, None)?;
+            self.commit.entries.clear();
+            self.commit.legacy_processes.clear();
+        }
+        let plan = self.store.plan_recorded_hashes(process, recorded)?;
+        self.cursor.totals.uncovered = self
+            .cursor
+            .totals
+            .uncovered
+            .saturating_sub(plan.covered_assignments);
+        let cursor = self.cursor.encode();
+        let signer = self.cursor.signer.map(|(_, address)| address);
+        self.store.write_recorded_hashes(
+            process,
+            &plan,
+            (&self.key[..], &cursor, signer.as_ref()),
+        )?;
+        self.since_checkpoint = 0;
+        self.last_checkpoint = Instant::now();
+        Ok(())
     }
 
     fn position(&self) -> Option<(Id, Position)> {

@@ -4,6 +4,7 @@
 
 use super::cursor::RowKey;
 use super::source::{Source, SourceError, SourceRow};
+use crate::ans104::b64;
 use postgres::{Client, NoTls};
 use rocksdb::DB;
 use std::path::Path;
@@ -160,6 +161,37 @@ impl Source for PostgresSource {
             wrapper: row.get(0),
             ..SourceRow::default()
         }))
+    }
+
+    /// The byte store's dedupe records (`deephash___<process>___<b64u hash>`); a pure
+    /// Postgres store has none.
+    fn dedupe_hashes(&mut self, process: &str) -> Result<Vec<[u8; 48]>, SourceError> {
+        let Some(disk) = &self.disk else {
+            return Ok(Vec::new());
+        };
+        let prefix = format!("deephash___{process}___");
+        let mut hashes = Vec::new();
+        let iter = disk.iterator(rocksdb::IteratorMode::From(
+            prefix.as_bytes(),
+            rocksdb::Direction::Forward,
+        ));
+        for item in iter {
+            let (key, _) = item?;
+            let Some(hash) = key.strip_prefix(prefix.as_bytes()) else {
+                break;
+            };
+            let decoded = std::str::from_utf8(hash).ok().and_then(b64::decode);
+            match decoded.and_then(|bytes| <[u8; 48]>::try_from(bytes).ok()) {
+                Some(hash) => hashes.push(hash),
+                None => {
+                    return Err(SourceError::Other(format!(
+                        "byte store: dedupe record {} is not a b64u SHA-384",
+                        String::from_utf8_lossy(&key)
+                    )));
+                }
+            }
+        }
+        Ok(hashes)
     }
 
     fn entries_after(

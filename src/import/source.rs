@@ -26,6 +26,8 @@ pub enum SourceError {
     Postgres(#[from] postgres::Error),
     #[error("byte store: {0}")]
     RocksDb(#[from] rocksdb::Error),
+    #[error("source SU: {0}")]
+    Su(#[from] super::su::SuError),
     #[error("{0}")]
     Other(String),
 }
@@ -66,8 +68,13 @@ pub trait Source: Send {
 /// What the reader thread hands the pipeline, in order.
 #[derive(Debug)]
 pub enum Event {
-    /// A process begins; `row` is its own wrapper (None: resumed after it, or it has none).
-    Process { id: String, row: Option<SourceRow> },
+    /// A process begins; `row` is its own wrapper (None: resumed after it, or it has none);
+    /// `recorded` the dedupe hashes the source keeps for it (`Source::dedupe_hashes`).
+    Process {
+        id: String,
+        row: Option<SourceRow>,
+        recorded: Vec<[u8; 48]>,
+    },
     /// The next page of the current process's entries.
     Rows(Vec<SourceRow>),
     /// The current process has no more entries.

@@ -62,9 +62,10 @@ async fn attempt(
     store: Arc<Store>,
     uploader: Uploader,
     cache: Option<CacheQueue>,
+    key: Key,
     id: Id,
 ) -> Result<(), UploadError> {
-    let bytes = tokio::task::spawn_blocking(move || store.item(&id))
+    let bytes = tokio::task::spawn_blocking(move || store.outbox_item(&key, &id))
         .await??
         .ok_or(UploadError::MissingItem)?;
     let bytes = Bytes::from(bytes);
@@ -207,8 +208,9 @@ impl Engine {
         let (store, uploader) = (self.store.clone(), self.uploader.clone());
         // The cache gets one copy per row and run, from the row's first attempt.
         let cache = (attempt_number == 1).then(|| self.cache.clone()).flatten();
+        let row_key = key.clone();
         self.in_flight.spawn(async move {
-            let result = attempt(store, uploader, cache, id).await;
+            let result = attempt(store, uploader, cache, row_key, id).await;
             Finished { key, probe, result }
         });
     }
@@ -337,6 +339,9 @@ impl Engine {
             Command::Enqueue(ids, reply) => {
                 let _ = reply.send(self.enqueue(ids).await);
             }
+            Command::AddRow(write, reply) => {
+                let _ = reply.send(self.add_row(write).await);
+            }
             Command::Status(keys, reply) => {
                 let _ = reply.send(self.status(keys).await);
             }
@@ -370,9 +375,24 @@ impl Engine {
             let store = self.store.clone();
             blocking(move || store.requeue_outbox(&ids, now_ms())).await?
         };
+        self.take_in(&rows);
+        Ok(rows)
+    }
+
+    async fn add_row(&mut self, write: super::RowWrite) -> Result<OutboxRow, OutboxError> {
+        let row = {
+            let store = self.store.clone();
+            blocking(move || write(&store)).await?
+        };
+        self.take_in(std::slice::from_ref(&row));
+        Ok(row)
+    }
+
+    /// Accounts for rows just written beside the scans: those behind a cursor are counted
+    /// and loaded here, the others are found (and counted) by the next scan.
+    fn take_in(&mut self, rows: &[OutboxRow]) {
         let now = Instant::now();
-        for row in &rows {
-            // Rows past both cursors are found (and counted) by the next scan.
+        for row in rows {
             if self.is_counted(&row.key) {
                 self.depth += 1;
             }
@@ -381,7 +401,6 @@ impl Engine {
             }
         }
         self.next_scan = now;
-        Ok(rows)
     }
 
     async fn status(&self, keys: Vec<Key>) -> Result<Vec<RowStatus>, OutboxError> {

@@ -86,6 +86,10 @@ pub enum RowStatus {
     },
 }
 
+/// A store write that adds one row (with whatever must be written in its batch).
+pub type RowWrite =
+    Box<dyn FnOnce(&Store) -> Result<OutboxRow, crate::store::StoreError> + Send + 'static>;
+
 pub(crate) enum Command {
     Snapshot(oneshot::Sender<Vec<(Key, RowView)>>),
     Retry(Option<Id>, oneshot::Sender<Vec<Key>>),
@@ -94,6 +98,7 @@ pub(crate) enum Command {
         Vec<Id>,
         oneshot::Sender<Result<Vec<OutboxRow>, OutboxError>>,
     ),
+    AddRow(RowWrite, oneshot::Sender<Result<OutboxRow, OutboxError>>),
     Status(
         Vec<Key>,
         oneshot::Sender<Result<Vec<RowStatus>, OutboxError>>,
@@ -156,6 +161,12 @@ impl Outbox {
     /// Queues standalone rows for these items (see `Store::requeue_outbox`).
     pub async fn enqueue(&self, ids: Vec<Id>) -> Result<Vec<OutboxRow>, OutboxError> {
         self.ask(|reply| Command::Enqueue(ids, reply)).await?
+    }
+
+    /// Runs `write`, a store write that adds one row, on the engine's own turn, so the row
+    /// cannot fall behind the engine's cursor unseen, and takes the row into the queue.
+    pub async fn add_row(&self, write: RowWrite) -> Result<OutboxRow, OutboxError> {
+        self.ask(|reply| Command::AddRow(write, reply)).await?
     }
 
     /// Where each of these rows stands.

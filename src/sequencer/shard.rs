@@ -243,8 +243,17 @@ impl Shard {
     }
 
     /// Rejects a request for a process this SU does not host, or whose dedupe hash repeats.
+    /// A process without entries is hosted when it has a record: an imported legacy (era P1)
+    /// process, which has no entry of its own, takes its first message at nonce 0.
     fn admit(&mut self, process: &Id, dedupe: Option<&DedupeHashes>) -> Result<(), AppendError> {
-        if self.tip(process).map_err(internal)?.is_none() {
+        if self.tip(process).map_err(internal)?.is_none()
+            && self
+                .context
+                .store
+                .process(process)
+                .map_err(internal)?
+                .is_none()
+        {
             return Err(Rejection::ProcessNotFound.into());
         }
         match dedupe {

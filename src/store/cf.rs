@@ -41,8 +41,25 @@ pub const ALL: [&str; 11] = [
     CHECKPOINTS,
 ];
 
-/// Options per column family, sharing one block cache.
-pub fn descriptors(cache: &Cache) -> Vec<ColumnFamilyDescriptor> {
+/// What a read-write instance is tuned for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// `su serve` and every other writer: typical items (1–3 KiB) stay in the SSTs, next to
+    /// their keys; large data goes to blob files.
+    Serve,
+    /// An import: every item of `BULK_MIN_BLOB_SIZE` or more goes to blob files, so the
+    /// compactions a bulk load sets off move keys, not gigabytes of items.
+    Bulk,
+}
+
+/// Items at least this large are blobs in the serving profile.
+const SERVE_MIN_BLOB_SIZE: u64 = 4096;
+/// ... and in the bulk profile (an Assignment is about 1.1 KiB).
+const BULK_MIN_BLOB_SIZE: u64 = 512;
+
+/// Options per column family, sharing one block cache. Both profiles open the same CFs and
+/// read each other's files: whether a value is a blob is recorded with it.
+pub fn descriptors(cache: &Cache, profile: Profile) -> Vec<ColumnFamilyDescriptor> {
     ALL.iter()
         .map(|&name| {
             let mut table = BlockBasedOptions::default();
@@ -52,12 +69,23 @@ pub fn descriptors(cache: &Cache) -> Vec<ColumnFamilyDescriptor> {
             options.set_block_based_table_factory(&table);
             match name {
                 ITEMS => {
-                    // Large data goes to blob files; typical items (1–3 KiB) stay in the SSTs.
                     options.set_enable_blob_files(true);
-                    options.set_min_blob_size(4096);
+                    options.set_min_blob_size(match profile {
+                        Profile::Serve => SERVE_MIN_BLOB_SIZE,
+                        Profile::Bulk => BULK_MIN_BLOB_SIZE,
+                    });
                     options.set_write_buffer_size(16 << 20);
                 }
                 _ => options.set_write_buffer_size(4 << 20),
+            }
+            if profile == Profile::Bulk {
+                // Keys of a bulk load arrive in random order (ids): each L0 file overlaps all
+                // of L1, so every L0 compaction rewrites L1. Fewer, larger ones rewrite less.
+                options.set_level_zero_file_num_compaction_trigger(16);
+                options.set_level_zero_slowdown_writes_trigger(48);
+                options.set_level_zero_stop_writes_trigger(64);
+                options.set_max_bytes_for_level_base(1 << 30);
+                options.set_target_file_size_base(64 << 20);
             }
             ColumnFamilyDescriptor::new(name, options)
         })

@@ -139,7 +139,7 @@ pub fn id_at(key: &[u8], offset: usize) -> Option<Id> {
     key.get(offset..offset + 32)?.try_into().ok()
 }
 
-/// A standalone outbox row (an item that belongs to no entry, e.g. a location record):
+/// A standalone outbox row (an item queued again, whose bytes are in `items`):
 /// `sequence(8) ‖ 2 ‖ item id(32)`, where `sequence` is the last log sequence when it was queued.
 pub fn outbox_standalone(sequence: u64, id: &Id) -> [u8; 41] {
     let mut key = [0u8; 41];
@@ -148,10 +148,20 @@ pub fn outbox_standalone(sequence: u64, id: &Id) -> [u8; 41] {
     key
 }
 
-/// Outbox slots: the entry's body, its Assignment, a standalone item.
+/// An outbox row that carries its item's bytes in its value (an item stored nowhere else,
+/// the SU's Scheduler-Location record): `sequence(8) ‖ 3 ‖ item id(32)`.
+pub fn outbox_carried(sequence: u64, id: &Id) -> [u8; 41] {
+    let mut key = [0u8; 41];
+    key[..9].copy_from_slice(&outbox(sequence, OUTBOX_SLOT_CARRIED));
+    key[9..].copy_from_slice(id);
+    key
+}
+
+/// Outbox slots: the entry's body, its Assignment, a standalone item, a carried item.
 pub const OUTBOX_SLOT_BODY: u8 = 0;
 pub const OUTBOX_SLOT_ASSIGNMENT: u8 = 1;
 pub const OUTBOX_SLOT_STANDALONE: u8 = 2;
+pub const OUTBOX_SLOT_CARRIED: u8 = 3;
 
 #[cfg(test)]
 mod tests {

@@ -10,7 +10,7 @@
 //! twice gives the same bytes; the cursor remembers the last process finished, and the last,
 //! synced write removes it.
 
-use super::keys::{self, Slot};
+use super::keys;
 use super::records::{DedupeHash, EntryKind, EntryRecord, StoredEntry};
 use super::{ItemReader, SCHEMA_KEY, SIGNER_KEY, Store, StoreError, cf};
 use crate::ans104::DataItem;
@@ -146,15 +146,7 @@ fn upgrade_process(
     })?;
     let mut leftover: Vec<DedupeHash> = recorded.difference(&attributed).copied().collect();
     leftover.sort_unstable();
-    let holders: std::collections::HashMap<Slot, Vec<DedupeHash>> = assignments
-        .into_iter()
-        .chain(others)
-        .cycle()
-        .zip(leftover)
-        .fold(Default::default(), |mut holders, (slot, hash)| {
-            holders.entry(slot).or_default().push(hash);
-            holders
-        });
+    let holders = super::recorded::holders(leftover, assignments, others);
 
     let entries = handle(db, cf::ENTRIES);
     let mut batch = WriteBatch::default();

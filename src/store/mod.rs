@@ -4,8 +4,10 @@
 
 pub mod cf;
 pub mod keys;
+pub mod location;
 mod migrate;
 pub mod outbox;
+pub mod recorded;
 pub mod records;
 pub mod routes;
 pub mod write;
@@ -63,6 +65,17 @@ pub enum OpenMode {
     ReadWrite,
     /// A read-only view, safe beside a running writer (as of the moment it opens).
     ReadOnly,
+    /// The single writer, tuned for bulk history (`su import-*`): item values go to blob
+    /// files (`cf::descriptors`), written once when a memtable is flushed and never rewritten
+    /// by compaction, which otherwise copies every item several times over.
+    Import,
+}
+
+impl OpenMode {
+    /// Whether the store is opened for writing.
+    pub fn writes(self) -> bool {
+        self != OpenMode::ReadOnly
+    }
 }
 
 /// A handle on the store; cheap to share behind an `Arc`.
@@ -74,6 +87,7 @@ pub enum OpenMode {
 pub struct Store {
     db: RwLock<Option<DB>>,
     dir: PathBuf,
+    mode: OpenMode,
 }
 
 /// The open RocksDB instance, borrowed for one method call.
@@ -112,6 +126,7 @@ impl Store {
         let store = Self {
             db: RwLock::new(Some(open_db(dir, mode)?)),
             dir: dir.to_path_buf(),
+            mode,
         };
         store.check_schema(mode, stop)?;
         Ok(store)
@@ -213,12 +228,11 @@ impl Store {
                 // Version 1 values still decode, so a read-only view of a version-1 store (or
                 // of one whose upgrade was interrupted) works; a read-write open upgrades it
                 // first, or finishes the upgrade.
-                if mode == OpenMode::ReadWrite && (found == 1 || migrate::upgrade_in_progress(&db)?)
-                {
+                if mode.writes() && (found == 1 || migrate::upgrade_in_progress(&db)?) {
                     migrate::upgrade_v1_to_v2(self, stop)?;
                 }
             }
-            None if mode == OpenMode::ReadWrite => {
+            None if mode.writes() => {
                 let mut options = rocksdb::WriteOptions::default();
                 options.set_sync(true);
                 let mut batch = rocksdb::WriteBatch::default();
@@ -874,9 +888,35 @@ impl Store {
                 batch.put_cf(cf(&db, cf::META), SIGNER_KEY, signer);
             }
         }
+        self.write_import_batch(&db, batch, commit.sync)
+    }
+
+    /// Writes one importer batch; `durable` makes it and every batch before it durable
+    /// before returning. Opened for import (`OpenMode::Import`), batches skip the WAL (the
+    /// importer writes every item once more to the WAL otherwise) and durability comes from
+    /// an atomic flush of every CF: the files on disk always hold a prefix of the batches
+    /// written, as a WAL replay would. Otherwise the batch goes through the WAL, synced when
+    /// `durable`.
+    pub(crate) fn write_import_batch(
+        &self,
+        db: &DB,
+        batch: rocksdb::WriteBatch,
+        durable: bool,
+    ) -> Result<(), StoreError> {
         let mut options = rocksdb::WriteOptions::default();
-        options.set_sync(commit.sync);
-        db.write_opt(batch, &options)?;
+        if self.mode == OpenMode::Import {
+            options.disable_wal(true);
+            db.write_opt(batch, &options)?;
+            if durable {
+                let handles: Vec<_> = cf::ALL.iter().map(|&name| cf(db, name)).collect();
+                let mut flush = rocksdb::FlushOptions::default();
+                flush.set_wait(true);
+                db.flush_cfs_opt(&handles, &flush)?;
+            }
+        } else {
+            options.set_sync(durable);
+            db.write_opt(batch, &options)?;
+        }
         Ok(())
     }
 
@@ -909,15 +949,25 @@ fn open_db(dir: &Path, mode: OpenMode) -> Result<DB, StoreError> {
     options.set_db_write_buffer_size(64 << 20);
     options.set_max_total_wal_size(128 << 20);
     options.set_keep_log_file_num(4);
+    if mode == OpenMode::Import {
+        // Import batches skip the WAL; a flush of one CF alone could then put a later batch's
+        // rows on disk without an earlier batch's rows of another CF.
+        options.set_atomic_flush(true);
+    }
     let cache = Cache::new_lru_cache(64 << 20);
     let db = match mode {
-        OpenMode::ReadWrite => DB::open_cf_descriptors(&options, dir, cf::descriptors(&cache))?,
+        OpenMode::ReadWrite => {
+            DB::open_cf_descriptors(&options, dir, cf::descriptors(&cache, cf::Profile::Serve))?
+        }
+        OpenMode::Import => {
+            DB::open_cf_descriptors(&options, dir, cf::descriptors(&cache, cf::Profile::Bulk))?
+        }
         OpenMode::ReadOnly => {
             // A store of an older layout may lack CFs added since (version 1 has no
             // `routes` or `checkpoints`); a read-only open cannot create them, so it opens
             // the ones that exist and reads the others as empty.
             let existing = DB::list_cf(&options, dir).unwrap_or_default();
-            let descriptors = cf::descriptors(&cache)
+            let descriptors = cf::descriptors(&cache, cf::Profile::Serve)
                 .into_iter()
                 .zip(cf::ALL)
                 .filter(|(_, name)| existing.iter().any(|found| found == name))

@@ -1,7 +1,8 @@
 //! The `outbox` CF beyond the committer's inserts: forward scans past a cursor, the one
 //! count at start, batch deletes, and standalone rows re-queued by an operator.
-//! Keys are `sequence(8) ‖ slot(1)` (committer) or `sequence(8) ‖ 2 ‖ id(32)` (standalone);
-//! any other key length is tolerated: its value still names the item to upload.
+//! Keys are `sequence(8) ‖ slot(1)` (committer), `sequence(8) ‖ 2 ‖ id(32)` (standalone) or
+//! `sequence(8) ‖ 3 ‖ id(32)` (carried: the value holds the item's bytes too); any other key
+//! length is tolerated: its value still names the item to upload.
 
 use super::{OutboxRow, Store, StoreError, cf, keys};
 use crate::domain::Id;
@@ -10,11 +11,14 @@ use rocksdb::{ReadOptions, WriteBatch, WriteOptions};
 /// The slot byte of a standalone (re-queued) row.
 pub const STANDALONE_SLOT: u8 = keys::OUTBOX_SLOT_STANDALONE;
 
+/// The slot byte of a row that carries its item's bytes (an item stored nowhere else).
+pub const CARRIED_SLOT: u8 = keys::OUTBOX_SLOT_CARRIED;
+
 /// Where a row sits in commit order, when its key has a known shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutboxPlace {
     pub sequence: u64,
-    /// `0` body, `1` Assignment, `2` standalone.
+    /// `0` body, `1` Assignment, `2` standalone, `3` carried.
     pub slot: u8,
 }
 
@@ -32,6 +36,24 @@ pub fn decode_outbox_key(key: &[u8]) -> Option<OutboxPlace> {
 /// `sequence(8) ‖ 2 ‖ id(32)`.
 pub fn standalone_key(sequence: u64, id: &Id) -> [u8; 41] {
     keys::outbox_standalone(sequence, id)
+}
+
+/// `sequence(8) ‖ 3 ‖ id(32)`.
+pub fn carried_key(sequence: u64, id: &Id) -> [u8; 41] {
+    keys::outbox_carried(sequence, id)
+}
+
+/// The value of a carried row: `id(32) ‖ enqueued_ms(8) ‖ item bytes`.
+pub(super) fn encode_carried_value(id: &Id, enqueued_ms: u64, bytes: &[u8]) -> Vec<u8> {
+    let mut value = Vec::with_capacity(40 + bytes.len());
+    value.extend_from_slice(id);
+    value.extend_from_slice(&enqueued_ms.to_be_bytes());
+    value.extend_from_slice(bytes);
+    value
+}
+
+fn is_carried(key: &[u8]) -> bool {
+    decode_outbox_key(key).is_some_and(|place| place.slot == CARRIED_SLOT)
 }
 
 fn decode_row(key: &[u8], value: &[u8]) -> Option<OutboxRow> {
@@ -103,6 +125,17 @@ impl Store {
         let db = self.db()?;
         let value = db.get_pinned_cf(super::cf(&db, cf::OUTBOX), key)?;
         Ok(value.and_then(|value| decode_row(key, &value)))
+    }
+
+    /// The bytes the row under `key` uploads: those it carries (slot 3), else the item stored
+    /// under `id`. `None` when the row or the item is gone.
+    pub fn outbox_item(&self, key: &[u8], id: &Id) -> Result<Option<Vec<u8>>, StoreError> {
+        if !is_carried(key) {
+            return self.item(id);
+        }
+        let db = self.db()?;
+        let value = db.get_pinned_cf(super::cf(&db, cf::OUTBOX), key)?;
+        Ok(value.and_then(|value| value.get(40..).map(<[u8]>::to_vec)))
     }
 
     /// Every queued row that uploads `id` (a full scan: an operator's tool).
@@ -178,6 +211,8 @@ mod tests {
         assert_eq!((place.sequence, place.slot), (7, 1));
         let place = decode_outbox_key(&standalone_key(9, &[4; 32])).unwrap();
         assert_eq!((place.sequence, place.slot), (9, STANDALONE_SLOT));
+        let place = decode_outbox_key(&carried_key(9, &[4; 32])).unwrap();
+        assert_eq!((place.sequence, place.slot), (9, CARRIED_SLOT));
         assert_eq!(decode_outbox_key(&[1, 2, 3]), None);
     }
 
@@ -186,6 +221,9 @@ mod tests {
         let row = standalone_key(5, &[0xff; 32]);
         assert!(keys::outbox(5, 1).as_slice() < row.as_slice());
         assert!(row.as_slice() < keys::outbox(6, 0).as_slice());
+        let carried = carried_key(5, &[0; 32]);
+        assert!(row.as_slice() < carried.as_slice());
+        assert!(carried.as_slice() < keys::outbox(6, 0).as_slice());
     }
 
     #[test]

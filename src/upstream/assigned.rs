@@ -5,8 +5,8 @@
 
 use super::gateway::{Gateway, GatewayError};
 use crate::ans104::b64;
-use crate::ans104::deep_hash::Digest48;
 use crate::ans104::dedupe::{HashedDedupeInput, TagOrder, dedupe_hash_of_hashed};
+use crate::ans104::deep_hash::Digest48;
 
 /// The ordered and the as-given dedupe hash of one transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

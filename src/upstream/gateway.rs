@@ -47,6 +47,30 @@ pub struct GraphqlTag {
     pub value: String,
 }
 
+/// The newest transaction of an owner with given tags (`Gateway::newest_owned`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct OwnedTransaction {
+    pub id: String,
+    #[serde(default)]
+    pub tags: Vec<GraphqlTag>,
+    /// The block that holds it; `None` while it is not mined yet.
+    #[serde(default)]
+    pub block: Option<GraphqlBlock>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct GraphqlBlock {
+    /// Unix seconds.
+    pub timestamp: u64,
+    #[serde(default)]
+    pub height: Option<u64>,
+}
+
+/// A GraphQL string literal: JSON's quoting, which GraphQL shares for these characters.
+fn quoted(text: &str) -> String {
+    serde_json::Value::String(text.to_owned()).to_string()
+}
+
 /// A shared gateway client; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Gateway {
@@ -160,6 +184,22 @@ impl Gateway {
     /// `RAW_DOWNLOAD_CONCURRENCY` run at once (a caller waits at most the gateway timeout
     /// for a slot), and data over `RAW_DOWNLOAD_MAX_BYTES` stops the download.
     pub async fn raw_blob_hash(&self, id: &str) -> Result<Digest48, GatewayError> {
+        let mut hasher = BlobHasher::new();
+        self.download(id, |chunk| hasher.update(chunk)).await?;
+        Ok(hasher.finish())
+    }
+
+    /// `GET /raw/{id}` → the data itself, under the same bounds as `raw_blob_hash` (the
+    /// importer's rebuild of an item whose JSON lost its data).
+    pub async fn raw(&self, id: &str) -> Result<Vec<u8>, GatewayError> {
+        let mut data = Vec::new();
+        self.download(id, |chunk| data.extend_from_slice(chunk))
+            .await?;
+        Ok(data)
+    }
+
+    /// Streams `/raw/{id}` into `sink`, chunk by chunk, within the download bounds.
+    async fn download(&self, id: &str, mut sink: impl FnMut(&[u8])) -> Result<(), GatewayError> {
         let url = format!("{}/raw/{id}", self.arweave()?);
         let _slot = tokio::time::timeout(self.timeout, self.downloads.clone().acquire_owned())
             .await
@@ -173,14 +213,15 @@ impl Gateway {
         {
             return Err(GatewayError::TooLarge(limit));
         }
-        let mut hasher = BlobHasher::new();
+        let mut received = 0u64;
         while let Some(chunk) = response.chunk().await? {
-            if hasher.len() + chunk.len() as u64 > limit {
+            received += chunk.len() as u64;
+            if received > limit {
                 return Err(GatewayError::TooLarge(limit));
             }
-            hasher.update(&chunk);
+            sink(&chunk);
         }
-        Ok(hasher.finish())
+        Ok(())
     }
 
     /// `HEAD {url}/{id}` on each existence gateway in order; true at the first 2xx.
@@ -220,6 +261,46 @@ impl Gateway {
             .cloned()
             .ok_or(GatewayError::NotFound)?;
         serde_json::from_value(node).map_err(|err| GatewayError::Json(err.to_string()))
+    }
+
+    /// GraphQL `transactions(owners: [owner], tags: [...], sort: HEIGHT_DESC, first: 1)`: the
+    /// owner's newest transaction with every one of `tags` (name, value), or `None`.
+    pub async fn newest_owned(
+        &self,
+        owner: &str,
+        tags: &[(&str, &str)],
+    ) -> Result<Option<OwnedTransaction>, GatewayError> {
+        let base = self
+            .graphql_url
+            .as_deref()
+            .ok_or(GatewayError::NotConfigured)?;
+        let filters = tags
+            .iter()
+            .map(|(name, value)| format!("{{name: {}, values: [{}]}}", quoted(name), quoted(value)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let query = format!(
+            "query {{ transactions(owners: [{}], tags: [{filters}], sort: HEIGHT_DESC, first: 1) \
+             {{ edges {{ node {{ id tags {{ name value }} block {{ timestamp height }} }} }} }} }}",
+            quoted(owner)
+        );
+        let body = serde_json::json!({ "query": query, "variables": {} });
+        let url = format!("{base}/graphql");
+        let response = self.send(|| self.client.post(&url).json(&body)).await?;
+        let value: serde_json::Value = response
+            .json()
+            .await
+            .map_err(|err| GatewayError::Json(err.to_string()))?;
+        let edges = value
+            .pointer("/data/transactions/edges")
+            .and_then(|edges| edges.as_array())
+            .ok_or_else(|| GatewayError::Json("no data.transactions.edges".into()))?;
+        match edges.first().and_then(|edge| edge.get("node")) {
+            Some(node) => serde_json::from_value(node.clone())
+                .map(Some)
+                .map_err(|err| GatewayError::Json(err.to_string())),
+            None => Ok(None),
+        }
     }
 
     /// Which of `ids` GraphQL knows: `transactions(ids: [...], first: N)`, asked in batches

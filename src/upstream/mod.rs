@@ -10,5 +10,5 @@ pub mod router_check;
 
 pub use allowlist::AllowLists;
 pub use block_height::BlockHeight;
-pub use gateway::{Gateway, GatewayError, GraphqlTransaction};
+pub use gateway::{Gateway, GatewayError, GraphqlTransaction, OwnedTransaction};
 pub use router_check::RouterCheck;

@@ -151,6 +151,36 @@ impl GqlTx {
     }
 }
 
+/// A transaction GraphQL finds by owner and tags (`transactions(owners: [...], tags: [...])`),
+/// such as a Scheduler-Location record.
+#[derive(Clone, Debug)]
+pub struct OwnedTx {
+    /// The owner's address, base64url.
+    pub owner: String,
+    pub id: String,
+    pub tags: Vec<(String, String)>,
+    /// `(height, timestamp in Unix seconds)` of its block; `None` while not mined.
+    pub block: Option<(u64, u64)>,
+}
+
+impl OwnedTx {
+    /// How GraphQL describes a signed item once it is in `block`.
+    pub fn of_item(bytes: &[u8], block: Option<(u64, u64)>) -> Self {
+        let item = ao_su::ans104::DataItem::parse(bytes).expect("a data item");
+        let encode = ao_su::ans104::b64::encode;
+        Self {
+            owner: encode(&item.owner_address()),
+            id: encode(&item.id()),
+            tags: item
+                .tags
+                .iter()
+                .map(|t| (t.name.to_string(), t.value.to_string()))
+                .collect(),
+            block,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct GatewayState {
     pub height: u64,
@@ -159,6 +189,9 @@ pub struct GatewayState {
     pub existing: HashSet<String>,
     pub txs: HashMap<String, GqlTx>,
     pub heads: usize,
+    pub owned: Vec<OwnedTx>,
+    /// GraphQL queries by owner answered so far.
+    pub owner_queries: usize,
 }
 
 /// `GET /info`, `GET /tx/{id}/status`, `GET /raw/{id}`, `HEAD /{id}` and `POST /graphql`.
@@ -179,9 +212,12 @@ fn not_found() -> Reply {
     reply(404, b"Not Found")
 }
 
-fn graphql(state: &GatewayState, body: &[u8]) -> Reply {
+fn graphql(state: &mut GatewayState, body: &[u8]) -> Reply {
     let request: serde_json::Value = serde_json::from_slice(body).ok()?;
     let query = request["query"].as_str()?;
+    if query.contains("owners: [") {
+        return graphql_by_owner(state, query);
+    }
     let list = query.split("ids: [").nth(1)?.split(']').next()?;
     let ids = list.split(',').map(|id| id.trim().trim_matches('"'));
     let edges: Vec<_> = ids.filter_map(|id| state.txs.get(id)).map(|tx| serde_json::json!({"node": {
@@ -191,6 +227,64 @@ fn graphql(state: &GatewayState, body: &[u8]) -> Reply {
             "owner": {"address": "b3duZXI", "key": "a2V5"},
             "tags": tx.tags.iter().map(|(n, v)| serde_json::json!({"name": n, "value": v})).collect::<Vec<_>>(),
             "recipient": tx.recipient,
+        }})).collect();
+    json(serde_json::json!({"data": {"transactions": {"edges": edges}}}))
+}
+
+/// The quoted strings of a GraphQL list literal (`["a", "b"]` after `opening`).
+fn quoted_list(query: &str, opening: &str) -> Vec<String> {
+    let Some(rest) = query.split(opening).nth(1) else {
+        return Vec::new();
+    };
+    let list = rest.split(']').next().unwrap_or("");
+    list.split(',')
+        .map(|item| item.trim().trim_matches('"').to_string())
+        .filter(|item| !item.is_empty())
+        .collect()
+}
+
+/// `transactions(owners: [...], tags: [{name: "N", values: ["V"]}, ...], sort: HEIGHT_DESC,
+/// first: N)`: unmined transactions first, then by height, newest first. A query without
+/// `sort: HEIGHT_DESC` is refused, so a client relying on a gateway's default order fails.
+fn graphql_by_owner(state: &mut GatewayState, query: &str) -> Reply {
+    state.owner_queries += 1;
+    if !query.contains("sort: HEIGHT_DESC") {
+        return reply(
+            400,
+            b"{\"errors\":[{\"message\":\"expected sort: HEIGHT_DESC\"}]}",
+        );
+    }
+    let owners = quoted_list(query, "owners: [");
+    let filters: Vec<(String, String)> = query
+        .split("{name: ")
+        .skip(1)
+        .filter_map(|filter| {
+            let name = filter.split('"').nth(1)?;
+            let value = quoted_list(filter, "values: [").into_iter().next()?;
+            Some((name.to_string(), value))
+        })
+        .collect();
+    let first: usize = query
+        .split("first: ")
+        .nth(1)
+        .map(|rest| {
+            rest.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+        })
+        .and_then(|digits| digits.parse().ok())
+        .unwrap_or(10);
+    let mut found: Vec<&OwnedTx> = state
+        .owned
+        .iter()
+        .filter(|tx| owners.contains(&tx.owner))
+        .filter(|tx| filters.iter().all(|filter| tx.tags.contains(filter)))
+        .collect();
+    found.sort_by_key(|tx| std::cmp::Reverse(tx.block.map_or(u64::MAX, |(height, _)| height)));
+    let edges: Vec<_> = found.into_iter().take(first).map(|tx| serde_json::json!({"node": {
+            "id": tx.id,
+            "tags": tx.tags.iter().map(|(n, v)| serde_json::json!({"name": n, "value": v})).collect::<Vec<_>>(),
+            "block": tx.block.map(|(height, timestamp)| serde_json::json!({"height": height, "timestamp": timestamp})),
         }})).collect();
     json(serde_json::json!({"data": {"transactions": {"edges": edges}}}))
 }
@@ -209,7 +303,7 @@ impl FakeGateway {
                 ("GET", "/info") => json(serde_json::json!({
                     "network": "arweave.N.1", "height": state.height, "current": "x"
                 })),
-                ("POST", "/graphql") => graphql(&state, &request.body),
+                ("POST", "/graphql") => graphql(&mut state, &request.body),
                 ("GET", _) if path.starts_with("/tx/") && path.ends_with("/status") => {
                     let id = &path["/tx/".len()..path.len() - "/status".len()];
                     match state.confirmations.get(id) {
@@ -276,6 +370,16 @@ impl FakeGateway {
     pub fn head_count(&self) -> usize {
         self.state.lock().unwrap().heads
     }
+
+    /// A transaction GraphQL finds by its owner and tags.
+    pub fn add_owned(&self, tx: OwnedTx) {
+        self.state.lock().unwrap().owned.push(tx);
+    }
+
+    /// GraphQL queries by owner answered so far.
+    pub fn owner_queries(&self) -> usize {
+        self.state.lock().unwrap().owner_queries
+    }
 }
 
 /// How the fake bundler answers `POST /tx/arweave`.
@@ -301,6 +405,8 @@ pub enum Answer {
 #[derive(Default)]
 struct Received {
     bundler: Vec<(String, Instant)>,
+    /// The bytes of each acknowledged item, in arrival order.
+    bundler_items: Vec<Vec<u8>>,
     cache: Vec<String>,
 }
 
@@ -353,11 +459,9 @@ fn answer_bundler(
     if let Some(ms) = slow {
         std::thread::sleep(Duration::from_millis(ms));
     }
-    received
-        .lock()
-        .unwrap()
-        .bundler
-        .push((id.clone(), Instant::now()));
+    let mut received = received.lock().unwrap();
+    received.bundler.push((id.clone(), Instant::now()));
+    received.bundler_items.push(body.to_vec());
     json(serde_json::json!({"id": id}))
 }
 
@@ -426,6 +530,11 @@ impl FakeBundler {
     pub fn received_ids(&self) -> Vec<String> {
         let received = self.received.lock().unwrap();
         received.bundler.iter().map(|(id, _)| id.clone()).collect()
+    }
+
+    /// The bytes of every acknowledged item, in arrival order (repeats kept).
+    pub fn received_items(&self) -> Vec<Vec<u8>> {
+        self.received.lock().unwrap().bundler_items.clone()
     }
 
     /// When each acknowledged id was accepted, in arrival order.
