@@ -6,13 +6,13 @@
 mod reference;
 mod support;
 
-use ao_su::ans104::b64;
+use ao_su::ans104::{DataItem, b64};
 use ao_su::store::{OpenMode, Store};
 use ao_su::wallet::Wallet;
 use reference::postgres::Database;
 use reference::{
-    Era, EveryEra, Reference, Signing, dump, fixture, insert_aop6_process, killed_runs, now_ms,
-    schedule, summary_number,
+    Era, EveryEra, Reference, Signing, dump, fixture, insert_aop6_process, insert_legacy_process,
+    killed_runs, now_ms, schedule, summary_number,
 };
 use std::path::Path;
 use support::{SuCommand, TestSu, su_verify};

@@ -292,3 +292,70 @@ fn pages_of_one_resume_between_duplicates_of_one_nonce_and_timestamp() {
             .all(|row| row.missing.is_none() && !row.wrapper.is_empty())
     );
 }
+
+/// The index's `deep_hash` records (the reference's recalculation pass) give assignment-only
+/// entries their dedupe hash; a base-layer assignment has none and stays not covered.
+#[test]
+fn deep_hash_records_are_kept_for_assignments() {
+    use ao_su::ans104::DataItem;
+    use ao_su::ans104::dedupe::{TagOrder, item_dedupe_hash};
+    let reference = Reference::new(Signing::Real);
+    let mut local = LocalStore::create();
+    let mut chain = insert_aop6_process(&reference, &mut local, now_ms(), true);
+    let process = chain.process.clone();
+    let tags = [("From-Process", process.as_str())];
+    let pushed = reference.client_item(Some(&process), "Message", &tags, b"pushed");
+    let bundled = reference.client_item(None, "Message", &[("Action", "Transfer")], b"bundled");
+    let base_layer = reference
+        .client_item(None, "Message", &[], b"an L1 transaction")
+        .1;
+    let hash_of =
+        |bytes: &[u8]| item_dedupe_hash(&DataItem::parse(bytes).unwrap(), TagOrder::Sorted);
+    let (pushed_hash, bundled_hash) = (hash_of(&pushed.0), hash_of(&bundled.0));
+    schedule(
+        &reference,
+        &mut local,
+        Era::M4,
+        &mut chain,
+        1,
+        now_ms() + 1,
+        Some(pushed),
+        None,
+    );
+    for (nonce, assigned) in [(2, bundled.1), (3, base_layer)] {
+        let at = now_ms() + nonce;
+        schedule(
+            &reference,
+            &mut local,
+            Era::M4,
+            &mut chain,
+            nonce,
+            at,
+            None,
+            Some(assigned),
+        );
+    }
+    local.put_deep_hash(&process, &bundled_hash);
+    local.close();
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = import(dir.path(), &local, &[]);
+    assert!(out.success(), "{}", out.text());
+    assert_eq!(
+        summary_number(&out.stdout, "(not covered):"),
+        1,
+        "{}",
+        out.stdout
+    );
+    let store = Store::open(dir.path(), OpenMode::ReadOnly).unwrap();
+    let mut hashes = store
+        .dedupe_hashes(&b64::decode_id(&process).unwrap())
+        .unwrap();
+    hashes.sort_unstable();
+    let mut expected = vec![pushed_hash, bundled_hash];
+    expected.sort_unstable();
+    assert_eq!(hashes, expected);
+    drop(store);
+    let (ok, report) = su_verify(dir.path());
+    assert!(ok, "{report}");
+}

@@ -106,6 +106,12 @@ impl LocalStore {
         self.files().delete(key).unwrap();
     }
 
+    /// A dedupe record the reference's recalculation pass (PROTOCOL 4.6.3) made.
+    pub fn put_deep_hash(&self, process: &str, hash: &[u8; 48]) {
+        let key = format!("deep_hash:{process}:{}", b64::encode(hash));
+        self.put_index("deep_hash", key, process);
+    }
+
     /// Flushes both databases into SST and blob files and closes them, as a stopped
     /// reference leaves them.
     pub fn close(&mut self) {
