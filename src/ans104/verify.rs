@@ -2,9 +2,7 @@
 //! personal-message secp256k1, and ed25519 (types 2 and 4).
 
 use super::item::{DataItem, SignatureType, sha256};
-use aws_lc_rs::signature::{
-    RSA_PSS_2048_8192_SHA256, RsaParameters, RsaPssSaltLength, RsaPublicKeyComponents,
-};
+use aws_lc_rs::signature::{RSA_PSS_2048_8192_SHA256, RsaParameters, RsaPssSaltLength};
 use num_bigint::BigUint;
 
 /// Why a signature was refused. Display strings are the reference's reasons.
@@ -35,7 +33,7 @@ const RSA_EXPONENT: [u8; 3] = [1, 0, 1];
 /// Which RSA-PSS salt length to try first. Every attempt with the wrong length costs a whole
 /// RSA operation; a caller checking many signatures of one signer (a standby checking its
 /// primary's assignments) keeps a hint per signer, and the hint follows what last verified.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum SaltHint {
     /// The maximum salt (Node clients, the MU, the reference SU): tried first by default.
     #[default]
@@ -80,26 +78,64 @@ fn verify_rsa_pss_hinted(
         .iter()
         .position(|&b| b != 0)
         .ok_or(VerifyError::Failed)?;
-    let key = RsaPublicKeyComponents {
-        n: &modulus[first_nonzero..],
-        e: &RSA_EXPONENT[..],
-    };
+    let modulus = &modulus[first_nonzero..];
     // Node clients (aoconnect, the MU) sign with the maximum salt, browsers with 32.
     let order = match hint {
         SaltHint::Max => [SaltHint::Max, SaltHint::Digest],
         SaltHint::Digest => [SaltHint::Digest, SaltHint::Max],
     };
     for salt in order {
-        let parameters = match salt {
-            SaltHint::Max => &PSS_SALT_MAX,
-            SaltHint::Digest => &RSA_PSS_2048_8192_SHA256,
-        };
-        if key.verify(parameters, message, signature).is_ok() {
+        if parsed_keys::verify(modulus, salt, message, signature) {
             *hint = salt;
             return Ok(());
         }
     }
-    verify_pss_any_salt(&modulus[first_nonzero..], message, signature)
+    verify_pss_any_salt(modulus, message, signature)
+}
+
+/// Parsed RSA public keys, per thread. Parsing a key (its Montgomery constants above all)
+/// costs about as much as the public-key operation itself, and the signers of a schedule
+/// are few (the SU, a process's clients), so each thread keeps the keys it used last.
+mod parsed_keys {
+    use super::{PSS_SALT_MAX, RSA_EXPONENT, SaltHint};
+    use aws_lc_rs::signature::{ParsedPublicKey, RSA_PSS_2048_8192_SHA256, RsaPublicKeyComponents};
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    /// Keys kept per thread; the whole cache is dropped when a new key would pass this.
+    const KEYS_PER_THREAD: usize = 64;
+
+    thread_local! {
+        static KEYS: RefCell<HashMap<(Vec<u8>, SaltHint), ParsedPublicKey>> =
+            RefCell::new(HashMap::new());
+    }
+
+    /// Whether `signature` verifies under the key `modulus` with the salt length `salt`.
+    pub(super) fn verify(modulus: &[u8], salt: SaltHint, message: &[u8], signature: &[u8]) -> bool {
+        KEYS.with(|keys| {
+            let mut keys = keys.borrow_mut();
+            let key = (modulus.to_vec(), salt);
+            if !keys.contains_key(&key) {
+                let parameters = match salt {
+                    SaltHint::Max => &PSS_SALT_MAX,
+                    SaltHint::Digest => &RSA_PSS_2048_8192_SHA256,
+                };
+                let components = RsaPublicKeyComponents {
+                    n: modulus,
+                    e: &RSA_EXPONENT[..],
+                };
+                let Ok(parsed) = components.to_parsed_public_key(parameters) else {
+                    return false;
+                };
+                if keys.len() >= KEYS_PER_THREAD {
+                    keys.clear();
+                }
+                keys.insert(key.clone(), parsed);
+            }
+            keys.get(&key)
+                .is_some_and(|parsed| parsed.verify_sig(message, signature).is_ok())
+        })
+    }
 }
 
 fn mgf1_sha256(seed: &[u8], len: usize) -> Vec<u8> {

@@ -286,7 +286,12 @@ enum Staged {
     Rows(Vec<SourceRow>, Vec<Prepared>),
 }
 
-/// Parses and checks one page on `threads` threads, keeping its order.
+/// Rows a checking thread takes at a time: small enough that the threads finish a page
+/// together (a signature costs the same everywhere, but the other work on the cores does not).
+const CHECK_CHUNK: usize = 16;
+
+/// Parses and checks one page on `threads` threads, keeping its order. The threads take
+/// chunks of `CHECK_CHUNK` rows in turn, so no core waits for another's share.
 fn prepare(rows: &[SourceRow], signatures: bool, threads: usize) -> Vec<Prepared> {
     let one = |row: &SourceRow| {
         if let Some(missing) = &row.missing {
@@ -300,24 +305,43 @@ fn prepare(rows: &[SourceRow], signatures: bool, threads: usize) -> Vec<Prepared
             Parsed::Legacy(_) => Err("a message row holds a process".to_string()),
         }
     };
-    let chunk = rows.len().div_ceil(threads.max(1)).max(1);
-    if rows.len() <= chunk {
+    let threads = threads.clamp(1, rows.len().div_ceil(CHECK_CHUNK).max(1));
+    if threads == 1 {
         return rows.iter().map(one).collect();
     }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = rows
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let worker = || {
+        let mut done = Vec::new();
+        loop {
+            let start = next.fetch_add(CHECK_CHUNK, std::sync::atomic::Ordering::Relaxed);
+            if start >= rows.len() {
+                return done;
+            }
+            let end = (start + CHECK_CHUNK).min(rows.len());
+            done.push((start, rows[start..end].iter().map(one).collect::<Vec<_>>()));
+        }
+    };
+    let mut chunks: Vec<(usize, Vec<Prepared>)> = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(worker)).collect();
+        let mut chunks = worker();
+        for helper in helpers {
+            match helper.join() {
+                Ok(done) => chunks.extend(done),
+                Err(_) => return Vec::new(),
+            }
+        }
+        chunks
+    });
+    chunks.sort_unstable_by_key(|(start, _)| *start);
+    let prepared: Vec<Prepared> = chunks.into_iter().flat_map(|(_, part)| part).collect();
+    if prepared.len() != rows.len() {
+        // A checking thread panicked: every row of the page is reported, none is imported.
+        return rows
+            .iter()
+            .map(|_| Err("checking panicked".to_string()))
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|handle| {
-                handle
-                    .join()
-                    .unwrap_or_else(|_| vec![Err("checking panicked".to_string())])
-            })
-            .collect()
-    })
+    }
+    prepared
 }
 
 impl Pipeline<'_> {
