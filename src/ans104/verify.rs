@@ -102,8 +102,9 @@ mod parsed_keys {
     use std::cell::RefCell;
     use std::collections::HashMap;
 
-    /// Keys kept per thread; the whole cache is dropped when a new key would pass this.
-    const KEYS_PER_THREAD: usize = 64;
+    /// Keys kept per thread (about 3 KiB each); the whole cache is dropped when a new key
+    /// would pass this, so a thread holds at most about 50 KiB of them.
+    const KEYS_PER_THREAD: usize = 16;
 
     thread_local! {
         static KEYS: RefCell<HashMap<(Vec<u8>, SaltHint), ParsedPublicKey>> =
