@@ -3,6 +3,7 @@
 //! a rerun tops it up without duplicating anything; an item whose JSON lost its bytes
 //! imports only with a gateway; and an import of the import gives the same rows.
 
+mod reference;
 mod support;
 
 use ao_su::ans104::{ItemDraft, SignatureType, b64};
@@ -518,4 +519,89 @@ fn a_legacy_process_or_an_unknown_one_is_reported() {
     );
     let store = Store::open(imported.path(), OpenMode::ReadOnly).unwrap();
     assert_eq!(store.last_sequence().unwrap(), 0, "nothing was imported");
+}
+
+/// The every-era history the Postgres and RocksDB importers are tested on (tests/reference),
+/// moved with `import-postgres` and served, then read over HTTP with `import-su`: every
+/// process but the legacy one (no SU serves a P1 wrapper) answers every read with the same
+/// bytes from both stores: the real fixtures, Ethereum-signed items, assignments, data and
+/// anchors that are not UTF-8 (from the gateway), a process written with assignments off.
+#[test]
+fn the_every_era_history_moves_over_http_as_import_postgres_moved_it() {
+    use reference::postgres::Database;
+    let reference = reference::Reference::new(reference::Signing::Real);
+    let mut db = Database::create("su_eras");
+    let eras = reference::every_era(&reference, &mut db);
+    let moved = tempfile::tempdir().unwrap();
+    let out = SuCommand::new(moved.path())
+        .args(["import-postgres", "--database-url", &db.url()])
+        .output();
+    assert!(out.success(), "{}", out.text());
+    let gateway = FakeGateway::start(1_000);
+    let pids: Vec<String> = {
+        let store = Store::open(moved.path(), OpenMode::ReadOnly).unwrap();
+        for (cf, _, item) in store.dump().unwrap() {
+            if cf == "items" && ao_su::ans104::DataItem::parse(&item).is_ok() {
+                publish(&gateway, &item);
+            }
+        }
+        store
+            .processes_after(None, 1000)
+            .unwrap()
+            .iter()
+            .map(|pid| b64::encode(pid))
+            .filter(|pid| *pid != eras.legacy)
+            .collect()
+    };
+    assert_eq!(pids.len(), 4, "the AOP-6 processes: {pids:?}");
+    let wallet = tempfile::tempdir().unwrap();
+    let wallet_path = wallet.path().join("reference-wallet.json");
+    ao_su::wallet::Wallet::write_new(&wallet_path, &reference.jwk).unwrap();
+    let wallet_env = [("SU_WALLET_PATH", wallet_path.to_str().unwrap())];
+    let source = TestSu::start(moved.path(), &wallet_env);
+
+    let imported = tempfile::tempdir().unwrap();
+    let out = import_su(imported.path(), &source, &pids, Some(&gateway));
+    assert!(out.success(), "{}", out.text());
+    let served = TestSu::start(imported.path(), &wallet_env);
+    assert_same_reads(&source, &served, &pids);
+    drop((served, source));
+
+    // The stores: the moved processes' rows are the same through both importers (entries up
+    // to what an import numbers its own way), and every item is the same bytes.
+    let ids: Vec<Vec<u8>> = pids.iter().map(|pid| b64::decode(pid).unwrap()).collect();
+    let (from_postgres, from_su) = (dump(moved.path()), dump(imported.path()));
+    let of_moved = |rows: &[DumpRow], cf: &str| -> Vec<(Vec<u8>, Vec<u8>)> {
+        rows_of(rows, cf)
+            .into_iter()
+            .filter(|(_, key, _)| {
+                let process = if cf == "by_id" {
+                    &key[32..64]
+                } else {
+                    &key[..32]
+                };
+                ids.iter().any(|id| id[..] == *process)
+            })
+            .map(|(_, key, value)| {
+                let value = if cf == "entries" {
+                    entry_head(value)
+                } else {
+                    value.clone()
+                };
+                (key.clone(), value)
+            })
+            .collect()
+    };
+    for cf in ["entries", "by_time", "by_id", "processes", "dedupe"] {
+        let expected = of_moved(&from_postgres, cf);
+        assert!(!expected.is_empty() || cf == "dedupe", "{cf}");
+        assert_eq!(of_moved(&from_su, cf), expected, "{cf}");
+    }
+    let items = rows_of(&from_postgres, "items");
+    for row in rows_of(&from_su, "items") {
+        assert!(
+            items.contains(&row),
+            "an item import-postgres does not hold"
+        );
+    }
 }

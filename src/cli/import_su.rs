@@ -46,7 +46,7 @@ pub fn run(config: &Config, args: Args) -> anyhow::Result<()> {
         None => None,
     };
     let client = Arc::new(SuClient::new(&args.from, gateway).context("building the client")?);
-    check_signer(&store, &client)?;
+    let source = check_signer(&store, &client)?;
     let options = Options {
         signatures: true,
         reupload: args.reupload,
@@ -76,10 +76,19 @@ pub fn run(config: &Config, args: Args) -> anyhow::Result<()> {
         }
         seen.push(process);
     }
+    // The source SU's wallet serves these processes next, whoever signed their newest
+    // entries (a fixture of another SU, a rotated wallet): it is the store's signer, as the
+    // check above expects of every later run.
+    let signer = if run.signer.is_some() {
+        store.put_signer_address(&source)?;
+        Some(source)
+    } else {
+        None
+    };
     let summary = Summary {
         totals: run.totals,
         already_done: false,
-        signer: run.signer,
+        signer,
     };
     progress.finish();
     outcome?;
@@ -88,13 +97,15 @@ pub fn run(config: &Config, args: Args) -> anyhow::Result<()> {
 }
 
 /// A store already signed by one SU takes history only from that SU: its wallet signs what
-/// comes next.
-fn check_signer(store: &Store, client: &SuClient) -> anyhow::Result<()> {
+/// comes next. Returns the source SU's address.
+fn check_signer(store: &Store, client: &SuClient) -> anyhow::Result<crate::domain::Id> {
     let address = client
         .address()
         .with_context(|| format!("asking {} for its address", client.base()))?;
+    let source = b64::decode_id(&address)
+        .with_context(|| format!("{} names no valid address: {address:?}", client.base()))?;
     if let Some(signer) = store.signer_address()?
-        && b64::encode(&signer) != address
+        && signer != source
     {
         bail!(
             "the store's signer is {}, but {} is the SU of {address}; import from that SU into \
@@ -103,7 +114,7 @@ fn check_signer(store: &Store, client: &SuClient) -> anyhow::Result<()> {
             client.base()
         );
     }
-    Ok(())
+    Ok(source)
 }
 
 /// The state of a run over several processes.
