@@ -7,6 +7,7 @@ mod reference;
 mod support;
 
 use ao_su::ans104::{DataItem, b64};
+use ao_su::domain::Id;
 use ao_su::store::{OpenMode, Store};
 use ao_su::wallet::Wallet;
 use reference::postgres::Database;
@@ -337,6 +338,30 @@ fn a_use_disk_byte_store_is_read_before_the_bundle_column() {
     assert!(ok, "{report}");
 }
 
+/// Serves an imported store with the reference's wallet and `gateway`, and assigns
+/// `transaction` to `process` once more, as a client would after the move.
+fn assign_after_the_move(
+    data_dir: &Path,
+    reference: &Reference,
+    gateway: &support::fakes::FakeGateway,
+    process: &str,
+    transaction: &Id,
+) -> (u16, String) {
+    let wallet = tempfile::tempdir().unwrap();
+    let wallet_path = wallet.path().join("reference-wallet.json");
+    Wallet::write_new(&wallet_path, &reference.jwk).unwrap();
+    let su = TestSu::start(
+        data_dir,
+        &[
+            ("SU_WALLET_PATH", wallet_path.to_str().unwrap()),
+            ("ARWEAVE_URL", &gateway.url()),
+            ("GRAPHQL_URL", &gateway.url()),
+        ],
+    );
+    let id = b64::encode(transaction);
+    su.post(&format!("/?process-id={process}&assign={id}"), b"")
+}
+
 /// Assignment-only entries get their dedupe hash through the gateway when one is configured:
 /// a bundled transaction its ordered hash (so assigning it again is refused after the move),
 /// a base-layer one none, and one the gateway cannot describe is imported, listed as not
@@ -383,21 +408,8 @@ fn assigned_transactions_get_their_dedupe_hash_through_the_gateway() {
         ("ARWEAVE_URL", gateway.url()),
         ("GRAPHQL_URL", gateway.url()),
     ];
-    let wallet = tempfile::tempdir().unwrap();
-    let wallet_path = wallet.path().join("reference-wallet.json");
-    Wallet::write_new(&wallet_path, &reference.jwk).unwrap();
-
-    let assign_again = |data_dir: &Path| -> (u16, String) {
-        let su = TestSu::start(
-            data_dir,
-            &[
-                ("SU_WALLET_PATH", wallet_path.to_str().unwrap()),
-                ("ARWEAVE_URL", &gateway.url()),
-                ("GRAPHQL_URL", &gateway.url()),
-            ],
-        );
-        let id = b64::encode(&bundled_id);
-        su.post(&format!("/?process-id={process}&assign={id}"), b"")
+    let assign_again = |data_dir: &Path| {
+        assign_after_the_move(data_dir, &reference, &gateway, &process, &bundled_id)
     };
 
     let with_gateway = tempfile::tempdir().unwrap();
@@ -548,18 +560,8 @@ fn the_byte_store_dedupe_records_are_kept_for_assignments() {
     let gateway = support::fakes::FakeGateway::start(1_000);
     let (tx, data) = support::fakes::GqlTx::of_item(&bundled);
     gateway.add_tx(tx, &data);
-    let wallet_path = dir.path().join("reference-wallet.json");
-    Wallet::write_new(&wallet_path, &reference.jwk).unwrap();
-    let su = TestSu::start(
-        dir.path(),
-        &[
-            ("SU_WALLET_PATH", wallet_path.to_str().unwrap()),
-            ("ARWEAVE_URL", &gateway.url()),
-            ("GRAPHQL_URL", &gateway.url()),
-        ],
-    );
-    let id = b64::encode(&bundled_id);
-    let (status, body) = su.post(&format!("/?process-id={process}&assign={id}"), b"");
+    let (status, body) =
+        assign_after_the_move(dir.path(), &reference, &gateway, &process, &bundled_id);
     assert_eq!(
         (status, body.as_str()),
         (

@@ -33,7 +33,7 @@ const RSA_EXPONENT: [u8; 3] = [1, 0, 1];
 /// Which RSA-PSS salt length to try first. Every attempt with the wrong length costs a whole
 /// RSA operation; a caller checking many signatures of one signer (a standby checking its
 /// primary's assignments) keeps a hint per signer, and the hint follows what last verified.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum SaltHint {
     /// The maximum salt (Node clients, the MU, the reference SU): tried first by default.
     #[default]
@@ -100,41 +100,46 @@ mod parsed_keys {
     use super::{PSS_SALT_MAX, RSA_EXPONENT, SaltHint};
     use aws_lc_rs::signature::{ParsedPublicKey, RSA_PSS_2048_8192_SHA256, RsaPublicKeyComponents};
     use std::cell::RefCell;
-    use std::collections::HashMap;
 
     /// Keys kept per thread (about 3 KiB each); the whole cache is dropped when a new key
     /// would pass this, so a thread holds at most about 50 KiB of them.
     const KEYS_PER_THREAD: usize = 16;
 
     thread_local! {
-        static KEYS: RefCell<HashMap<(Vec<u8>, SaltHint), ParsedPublicKey>> =
-            RefCell::new(HashMap::new());
+        /// (modulus, salt length, parsed key); searched in order, since it is this short.
+        static KEYS: RefCell<Vec<(Vec<u8>, SaltHint, ParsedPublicKey)>> =
+            const { RefCell::new(Vec::new()) };
     }
 
     /// Whether `signature` verifies under the key `modulus` with the salt length `salt`.
     pub(super) fn verify(modulus: &[u8], salt: SaltHint, message: &[u8], signature: &[u8]) -> bool {
         KEYS.with(|keys| {
             let mut keys = keys.borrow_mut();
-            let key = (modulus.to_vec(), salt);
-            if !keys.contains_key(&key) {
-                let parameters = match salt {
-                    SaltHint::Max => &PSS_SALT_MAX,
-                    SaltHint::Digest => &RSA_PSS_2048_8192_SHA256,
-                };
-                let components = RsaPublicKeyComponents {
-                    n: modulus,
-                    e: &RSA_EXPONENT[..],
-                };
-                let Ok(parsed) = components.to_parsed_public_key(parameters) else {
-                    return false;
-                };
-                if keys.len() >= KEYS_PER_THREAD {
-                    keys.clear();
+            let found = keys
+                .iter()
+                .position(|(kept, kept_salt, _)| *kept_salt == salt && kept[..] == *modulus);
+            let index = match found {
+                Some(index) => index,
+                None => {
+                    let parameters = match salt {
+                        SaltHint::Max => &PSS_SALT_MAX,
+                        SaltHint::Digest => &RSA_PSS_2048_8192_SHA256,
+                    };
+                    let components = RsaPublicKeyComponents {
+                        n: modulus,
+                        e: &RSA_EXPONENT[..],
+                    };
+                    let Ok(parsed) = components.to_parsed_public_key(parameters) else {
+                        return false;
+                    };
+                    if keys.len() >= KEYS_PER_THREAD {
+                        keys.clear();
+                    }
+                    keys.push((modulus.to_vec(), salt, parsed));
+                    keys.len() - 1
                 }
-                keys.insert(key.clone(), parsed);
-            }
-            keys.get(&key)
-                .is_some_and(|parsed| parsed.verify_sig(message, signature).is_ok())
+            };
+            keys[index].2.verify_sig(message, signature).is_ok()
         })
     }
 }

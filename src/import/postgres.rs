@@ -4,7 +4,6 @@
 
 use super::cursor::RowKey;
 use super::source::{Source, SourceError, SourceRow};
-use crate::ans104::b64;
 use postgres::{Client, NoTls};
 use rocksdb::DB;
 use std::path::Path;
@@ -170,28 +169,11 @@ impl Source for PostgresSource {
             return Ok(Vec::new());
         };
         let prefix = format!("deephash___{process}___");
-        let mut hashes = Vec::new();
-        let iter = disk.iterator(rocksdb::IteratorMode::From(
+        let keys = disk.iterator(rocksdb::IteratorMode::From(
             prefix.as_bytes(),
             rocksdb::Direction::Forward,
         ));
-        for item in iter {
-            let (key, _) = item?;
-            let Some(hash) = key.strip_prefix(prefix.as_bytes()) else {
-                break;
-            };
-            let decoded = std::str::from_utf8(hash).ok().and_then(b64::decode);
-            match decoded.and_then(|bytes| <[u8; 48]>::try_from(bytes).ok()) {
-                Some(hash) => hashes.push(hash),
-                None => {
-                    return Err(SourceError::Other(format!(
-                        "byte store: dedupe record {} is not a b64u SHA-384",
-                        String::from_utf8_lossy(&key)
-                    )));
-                }
-            }
-        }
-        Ok(hashes)
+        super::rocksdb::recorded_hashes(keys, &prefix, process)
     }
 
     fn entries_after(

@@ -401,30 +401,44 @@ impl Source for RocksDbSource {
             return Ok(Vec::new());
         };
         let prefix = format!("deep_hash:{process}:");
-        let iterator = self.index.iterator_cf_opt(
+        let keys = self.index.iterator_cf_opt(
             family,
-            Self::bounded(&prefix),
+            ReadOptions::default(),
             IteratorMode::From(prefix.as_bytes(), Direction::Forward),
         );
-        let mut hashes = Vec::new();
-        for item in iterator {
-            let (key, _) = item?;
-            let text = key.get(prefix.len()..).unwrap_or_default();
-            let decoded = std::str::from_utf8(text)
-                .ok()
-                .and_then(b64::decode)
-                .and_then(|bytes| <[u8; 48]>::try_from(bytes).ok());
-            match decoded {
-                Some(hash) => hashes.push(hash),
-                None => tracing::warn!(
-                    process,
-                    key = %String::from_utf8_lossy(&key),
-                    "a deep_hash record that is not a 48-byte hash is ignored"
-                ),
-            }
-        }
-        Ok(hashes)
+        recorded_hashes(keys, &prefix, process)
     }
+}
+
+/// The dedupe records of one process that the reference keeps as keys `prefix ‖ b64u hash`
+/// (the local store's `deep_hash` CF, the byte store's `deephash___` keys), read from `keys`
+/// until the first key without the prefix. A record that is not a 48-byte hash is logged and
+/// left out.
+pub(super) fn recorded_hashes(
+    keys: impl Iterator<Item = Result<(Box<[u8]>, Box<[u8]>), rocksdb::Error>>,
+    prefix: &str,
+    process: &str,
+) -> Result<Vec<[u8; 48]>, SourceError> {
+    let mut hashes = Vec::new();
+    for item in keys {
+        let (key, _) = item?;
+        let Some(text) = key.strip_prefix(prefix.as_bytes()) else {
+            break;
+        };
+        let decoded = std::str::from_utf8(text)
+            .ok()
+            .and_then(b64::decode)
+            .and_then(|bytes| <[u8; 48]>::try_from(bytes).ok());
+        match decoded {
+            Some(hash) => hashes.push(hash),
+            None => tracing::warn!(
+                process,
+                key = %String::from_utf8_lossy(&key),
+                "a dedupe record that is not a 48-byte hash is ignored"
+            ),
+        }
+    }
+    Ok(hashes)
 }
 
 #[cfg(test)]

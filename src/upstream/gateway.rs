@@ -66,6 +66,14 @@ pub struct GraphqlBlock {
     pub height: Option<u64>,
 }
 
+/// The edges of a `transactions` answer.
+fn edges(value: &serde_json::Value) -> Result<&Vec<serde_json::Value>, GatewayError> {
+    value
+        .pointer("/data/transactions/edges")
+        .and_then(|edges| edges.as_array())
+        .ok_or_else(|| GatewayError::Json("no data.transactions.edges".into()))
+}
+
 /// A GraphQL string literal: JSON's quoting, which GraphQL shares for these characters.
 fn quoted(text: &str) -> String {
     serde_json::Value::String(text.to_owned()).to_string()
@@ -239,23 +247,29 @@ impl Gateway {
         Ok(false)
     }
 
-    /// GraphQL `transactions(ids: [id])`: the first edge's node, or `NotFound`.
-    pub async fn transaction(&self, id: &str) -> Result<GraphqlTransaction, GatewayError> {
+    /// Posts one GraphQL query to `GRAPHQL_URL/graphql` and returns the answer's JSON.
+    async fn graphql(&self, query: String) -> Result<serde_json::Value, GatewayError> {
         let base = self
             .graphql_url
             .as_deref()
             .ok_or(GatewayError::NotConfigured)?;
-        let query = format!(
-            "query {{ transactions(ids: [\"{id}\"]) {{ edges {{ node {{ id signature anchor \
-             owner {{ address key }} tags {{ name value }} recipient }} }} }} }}"
-        );
         let body = serde_json::json!({ "query": query, "variables": {} });
         let url = format!("{base}/graphql");
         let response = self.send(|| self.client.post(&url).json(&body)).await?;
-        let value: serde_json::Value = response
+        response
             .json()
             .await
-            .map_err(|err| GatewayError::Json(err.to_string()))?;
+            .map_err(|err| GatewayError::Json(err.to_string()))
+    }
+
+    /// GraphQL `transactions(ids: [id])`: the first edge's node, or `NotFound`.
+    pub async fn transaction(&self, id: &str) -> Result<GraphqlTransaction, GatewayError> {
+        let value = self
+            .graphql(format!(
+                "query {{ transactions(ids: [\"{id}\"]) {{ edges {{ node {{ id signature anchor \
+                 owner {{ address key }} tags {{ name value }} recipient }} }} }} }}"
+            ))
+            .await?;
         let node = value
             .pointer("/data/transactions/edges/0/node")
             .cloned()
@@ -270,32 +284,20 @@ impl Gateway {
         owner: &str,
         tags: &[(&str, &str)],
     ) -> Result<Option<OwnedTransaction>, GatewayError> {
-        let base = self
-            .graphql_url
-            .as_deref()
-            .ok_or(GatewayError::NotConfigured)?;
         let filters = tags
             .iter()
             .map(|(name, value)| format!("{{name: {}, values: [{}]}}", quoted(name), quoted(value)))
             .collect::<Vec<_>>()
             .join(", ");
-        let query = format!(
-            "query {{ transactions(owners: [{}], tags: [{filters}], sort: HEIGHT_DESC, first: 1) \
-             {{ edges {{ node {{ id tags {{ name value }} block {{ timestamp height }} }} }} }} }}",
-            quoted(owner)
-        );
-        let body = serde_json::json!({ "query": query, "variables": {} });
-        let url = format!("{base}/graphql");
-        let response = self.send(|| self.client.post(&url).json(&body)).await?;
-        let value: serde_json::Value = response
-            .json()
-            .await
-            .map_err(|err| GatewayError::Json(err.to_string()))?;
-        let edges = value
-            .pointer("/data/transactions/edges")
-            .and_then(|edges| edges.as_array())
-            .ok_or_else(|| GatewayError::Json("no data.transactions.edges".into()))?;
-        match edges.first().and_then(|edge| edge.get("node")) {
+        let value = self
+            .graphql(format!(
+                "query {{ transactions(owners: [{}], tags: [{filters}], sort: HEIGHT_DESC, \
+                 first: 1) {{ edges {{ node {{ id tags {{ name value }} block {{ timestamp \
+                 height }} }} }} }} }}",
+                quoted(owner)
+            ))
+            .await?;
+        match edges(&value)?.first().and_then(|edge| edge.get("node")) {
             Some(node) => serde_json::from_value(node.clone())
                 .map(Some)
                 .map_err(|err| GatewayError::Json(err.to_string())),
@@ -309,11 +311,6 @@ impl Gateway {
         &self,
         ids: &[String],
     ) -> Result<std::collections::HashSet<String>, GatewayError> {
-        let base = self
-            .graphql_url
-            .as_deref()
-            .ok_or(GatewayError::NotConfigured)?;
-        let url = format!("{base}/graphql");
         let mut known = std::collections::HashSet::new();
         for batch in ids.chunks(100) {
             let list = batch
@@ -321,22 +318,15 @@ impl Gateway {
                 .map(|id| format!("\"{id}\""))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let query = format!(
-                "query {{ transactions(ids: [{list}], first: {}) {{ edges {{ node {{ id }} }} }} }}",
-                batch.len()
-            );
-            let body = serde_json::json!({ "query": query, "variables": {} });
-            let response = self.send(|| self.client.post(&url).json(&body)).await?;
-            let value: serde_json::Value = response
-                .json()
-                .await
-                .map_err(|err| GatewayError::Json(err.to_string()))?;
-            let edges = value
-                .pointer("/data/transactions/edges")
-                .and_then(|edges| edges.as_array())
-                .ok_or_else(|| GatewayError::Json("no data.transactions.edges".into()))?;
+            let value = self
+                .graphql(format!(
+                    "query {{ transactions(ids: [{list}], first: {}) {{ edges {{ node {{ id }} }} \
+                     }} }}",
+                    batch.len()
+                ))
+                .await?;
             known.extend(
-                edges
+                edges(&value)?
                     .iter()
                     .filter_map(|edge| edge.pointer("/node/id")?.as_str())
                     .map(String::from),
