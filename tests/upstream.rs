@@ -419,3 +419,41 @@ fn announce_uploads_a_signed_scheduler_location_record() {
         refused.stderr
     );
 }
+
+/// A gateway whose GraphQL answer passes its bound (16 MiB) gets an error, not a read of
+/// everything it sends: here a transaction with a 20 MiB tag, asked for by an assignment.
+#[test]
+fn a_graphql_answer_past_its_bound_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = FakeGateway::start(100);
+    let su = start(
+        dir.path(),
+        &[
+            ("ARWEAVE_URL", gateway.url()),
+            ("GRAPHQL_URL", gateway.url()),
+        ],
+    );
+    let client = Client::new();
+    let (process, pid) = client.process();
+    spawn(&su, &process);
+    let tx = random_id();
+    gateway.add_tx(
+        GqlTx {
+            id: tx.clone(),
+            anchor: None,
+            recipient: String::new(),
+            tags: vec![("Big".to_string(), "x".repeat(20 << 20))],
+        },
+        b"",
+    );
+    let (status, body) = su.post(&format!("/?process-id={pid}&assign={tx}"), b"");
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            400,
+            r#"{"error":"the gateway's GraphQL answer is larger than 16777216 bytes"}"#
+        )
+    );
+    // Nothing was scheduled, and the SU goes on answering.
+    assert_eq!(edges(&su, &pid).len(), 1);
+}

@@ -24,6 +24,9 @@ pub enum GatewayError {
     /// `/raw` declared or sent more than `RAW_DOWNLOAD_MAX_BYTES`; the download was stopped.
     #[error("Transaction data is larger than {0} bytes")]
     TooLarge(u64),
+    /// A GraphQL answer passed `GRAPHQL_ANSWER_MAX_BYTES`; it was not read further.
+    #[error("the gateway's GraphQL answer is larger than {0} bytes")]
+    AnswerTooLarge(u64),
     /// Every `/raw` download slot stayed taken for the whole gateway timeout.
     #[error("too many transaction downloads in progress")]
     Busy,
@@ -65,6 +68,10 @@ pub struct GraphqlBlock {
     #[serde(default)]
     pub height: Option<u64>,
 }
+
+/// The largest GraphQL answer read: a page of 100 transactions with their tags is well under
+/// a MiB; a gateway that sends more is answered with an error, not held.
+const GRAPHQL_ANSWER_MAX_BYTES: u64 = 16 << 20;
 
 /// The edges of a `transactions` answer.
 fn edges(value: &serde_json::Value) -> Result<&Vec<serde_json::Value>, GatewayError> {
@@ -255,11 +262,15 @@ impl Gateway {
             .ok_or(GatewayError::NotConfigured)?;
         let body = serde_json::json!({ "query": query, "variables": {} });
         let url = format!("{base}/graphql");
-        let response = self.send(|| self.client.post(&url).json(&body)).await?;
-        response
-            .json()
-            .await
-            .map_err(|err| GatewayError::Json(err.to_string()))
+        let mut response = self.send(|| self.client.post(&url).json(&body)).await?;
+        let mut answer = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            if (answer.len() + chunk.len()) as u64 > GRAPHQL_ANSWER_MAX_BYTES {
+                return Err(GatewayError::AnswerTooLarge(GRAPHQL_ANSWER_MAX_BYTES));
+            }
+            answer.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&answer).map_err(|err| GatewayError::Json(err.to_string()))
     }
 
     /// GraphQL `transactions(ids: [id])`: the first edge's node, or `NotFound`.
