@@ -605,3 +605,53 @@ fn the_every_era_history_moves_over_http_as_import_postgres_moved_it() {
         );
     }
 }
+
+/// A source that answers with more than its bound (here 20 MiB to `GET /`, whose answer may
+/// take 1 MiB) ends the import with a clear error after reading at most the bound.
+#[test]
+fn a_source_that_answers_too_much_is_refused() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = sent.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                let size = 20usize << 20;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {size}\r\n\r\n"
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let chunk = vec![b' '; 64 << 10];
+                for _ in 0..size / chunk.len() {
+                    if stream.write_all(&chunk).is_err() {
+                        return;
+                    }
+                    counter.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let from = format!("http://127.0.0.1:{port}");
+    let started = std::time::Instant::now();
+    let out = SuCommand::new(dir.path())
+        .args([
+            "import-su",
+            "--from",
+            from.as_str(),
+            "--process",
+            &"a".repeat(43),
+        ])
+        .output();
+    assert!(!out.success(), "{}", out.text());
+    assert!(out.text().contains("answered too much"), "{}", out.text());
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    let read = sent.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(read < 8 << 20, "the source could send {read} bytes");
+}
