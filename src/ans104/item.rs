@@ -326,14 +326,23 @@ impl ItemDraft {
 
     /// Assembles the item with a placeholder signature unique to `seed`, for synthetic stores
     /// in tests and benchmarks: it parses and has a real id, but its signature never verifies.
-    /// Returns `(item bytes, raw id)`.
+    /// Its bytes are pseudorandom, as a real signature's are, so a store that compresses
+    /// (Postgres's TOAST, say) treats it as it would a real one. Returns `(item bytes, raw id)`.
     pub fn finish_with_placeholder(&self, seed: u64) -> (Vec<u8>, [u8; 32]) {
         let length = self
             .signature_type
             .lengths()
             .map_or(512, |(signature, _)| signature);
-        let mut signature = vec![0xa5u8; length.max(8)];
-        signature[..8].copy_from_slice(&seed.to_be_bytes());
+        let mut signature = Vec::with_capacity(length + 32);
+        let mut counter = 0u64;
+        while signature.len() < length {
+            let mut block = [0u8; 16];
+            block[..8].copy_from_slice(&seed.to_be_bytes());
+            block[8..].copy_from_slice(&counter.to_be_bytes());
+            signature.extend_from_slice(&sha256(&block));
+            counter += 1;
+        }
+        signature.truncate(length);
         (self.finish(&signature), sha256(&signature))
     }
 
