@@ -12,7 +12,9 @@ pub use page_mode::PageMode;
 use crate::ans104::{DataItem, b64};
 use crate::domain::Id;
 use crate::render::{self, AssignmentStyle, Measure, MessageStyle, NodeParts};
-use crate::store::records::{EntryKind, EntryRecord, IdRole, ProcessKind, RenderStyle};
+use crate::store::records::{
+    DataOverride, EntryKind, EntryRecord, IdRole, ProcessKind, RenderStyle,
+};
 use crate::store::{ItemReader, Store, StoreError};
 
 /// Why a read failed; the messages of the `NotFound` cases are wire strings.
@@ -93,7 +95,7 @@ fn node_size(
     show_anchor: bool,
     cursor: Option<u64>,
 ) -> NodeSize {
-    let stored = loaded.len();
+    let stored = loaded.len() + parts.kept_data.map_or(0, DataOverride::extra_bytes);
     if stored <= SMALL_NODE_ITEM_BYTES {
         return NodeSize {
             bytes: SMALL_BOUND_FACTOR * stored + 1024,
@@ -190,6 +192,7 @@ fn write_entry(
     rendering: &mut Rendering<'_>,
     record: &EntryRecord,
     read: &ItemReader<'_>,
+    kept_data: Option<&DataOverride>,
     plan: &NodePlan,
 ) -> Result<bool, ReadError> {
     let loaded = Loaded::read(record, read)?;
@@ -211,6 +214,7 @@ fn write_entry(
         assignment: &assignment,
         assignment_style,
         message: body.as_ref().map(|item| (item, style)),
+        kept_data,
     };
     let size = node_size(&parts, &loaded, plan.show_anchor, plan.cursor);
     let rendered = size.bytes + usize::from(plan.separator);
@@ -237,10 +241,25 @@ fn write_entry(
     Ok(true)
 }
 
+/// The `data` value an import kept for the entry's body in `process`, if any: a Process
+/// item's (every rendering of it), or an era-M1 message's (single reads only, as the
+/// reference rendered those from its JSON columns and pages from the bytes).
+fn kept_data(
+    store: &Store,
+    process: &Id,
+    record: &EntryRecord,
+) -> Result<Option<DataOverride>, ReadError> {
+    if !record.kind.has_body() {
+        return Ok(None);
+    }
+    Ok(store.data_override(process, &record.message_id)?)
+}
+
 /// A single node in a buffer of its own.
 fn single_node(
     record: &EntryRecord,
     read: &ItemReader<'_>,
+    kept_data: Option<&DataOverride>,
     show_anchor: bool,
     reservation: &mut Reservation,
 ) -> Result<Vec<u8>, ReadError> {
@@ -253,8 +272,20 @@ fn single_node(
         suffix: 0,
         room_left: None,
     };
-    write_entry(&mut rendering, record, read, &plan)?;
+    write_entry(&mut rendering, record, read, kept_data, &plan)?;
     Ok(rendering.finish())
+}
+
+/// In a page, only the process node's `data` can be a kept value.
+fn process_kept_data(
+    store: &Store,
+    process: &Id,
+    record: &EntryRecord,
+) -> Result<Option<DataOverride>, ReadError> {
+    if record.kind != EntryKind::Process {
+        return Ok(None);
+    }
+    kept_data(store, process, record)
 }
 
 fn read_live(store: &Store) -> impl Fn(&Id) -> Result<Option<Vec<u8>>, StoreError> + '_ {
@@ -345,7 +376,8 @@ pub fn page_within(
                     suffix: SUFFIX.len(),
                     room_left: Some(max_bytes.saturating_sub(used)),
                 };
-                if !write_entry(&mut rendering, &record, read, &plan)? {
+                let kept = process_kept_data(store, process, &record)?;
+                if !write_entry(&mut rendering, &record, read, kept.as_ref(), &plan)? {
                     has_next = true;
                     return Ok(false);
                 }
@@ -396,7 +428,8 @@ pub fn edges_after(
                 suffix: 0,
                 room_left: None,
             };
-            write_entry(&mut rendering, &record, read, &plan)?;
+            let kept = process_kept_data(store, process, &record)?;
+            write_entry(&mut rendering, &record, read, kept.as_ref(), &plan)?;
             let edge = rendering.finish();
             held += edge.len();
             edges.push((slot.nonce, edge));
@@ -503,7 +536,15 @@ pub fn node_by_id_within(
     let Some(record) = store.entry_at(&hit.process, hit.slot)? else {
         return Ok(None);
     };
-    single_node(&record, &read_live(store), show_anchor, reservation).map(Some)
+    let kept = kept_data(store, &hit.process, &record)?;
+    single_node(
+        &record,
+        &read_live(store),
+        kept.as_ref(),
+        show_anchor,
+        reservation,
+    )
+    .map(Some)
 }
 
 /// `GET /{process}/latest`, outside any shared budget (tools, tests).
@@ -521,7 +562,14 @@ pub fn latest_within(
     let Some((_, record)) = store.last_entry(process)? else {
         return Err(ReadError::LatestNotAvailable);
     };
-    single_node(&record, &read_live(store), show_anchor, reservation)
+    let kept = kept_data(store, process, &record)?;
+    single_node(
+        &record,
+        &read_live(store),
+        kept.as_ref(),
+        show_anchor,
+        reservation,
+    )
 }
 
 /// `GET /processes/{id}`, outside any shared budget (tools, tests).
@@ -556,14 +604,21 @@ pub fn process_record_within(
         .tag("Timestamp")
         .and_then(|value| value.parse().ok())
         .unwrap_or(fallback_timestamp);
+    let kept = store.data_override(process, process)?;
     let mut measure = Measure::default();
-    render::process_record(&mut measure, &process_item, block, timestamp);
+    render::process_record(&mut measure, &process_item, block, timestamp, kept.as_ref());
     let stored = assignment_bytes.len() + process_bytes.len();
     let mut rendering = Rendering::new(reservation, 0);
     rendering
         .make_room(measure.0, stored)
         .map_err(ReadError::NeedsMemory)?;
-    render::process_record(&mut rendering.out, &process_item, block, timestamp);
+    render::process_record(
+        &mut rendering.out,
+        &process_item,
+        block,
+        timestamp,
+        kept.as_ref(),
+    );
     drop(process_bytes);
     Ok(rendering.finish())
 }

@@ -2,6 +2,7 @@
 //! Pure: takes parsed items, appends compact JSON to a buffer.
 
 use crate::ans104::{DataItem, Tag, b64};
+use crate::store::records::DataOverride;
 use std::io;
 
 /// How the `message` half of a node is rendered.
@@ -153,7 +154,15 @@ fn utf8_or_null<W: Sink>(out: &mut W, bytes: Option<&[u8]>) {
     }
 }
 
-fn data<W: Sink>(out: &mut W, item: &DataItem<'_>, style: MessageStyle) {
+fn data<W: Sink>(
+    out: &mut W,
+    item: &DataItem<'_>,
+    style: MessageStyle,
+    kept: Option<&DataOverride>,
+) {
+    if let Some(kept) = kept {
+        return kept_data(out, kept);
+    }
     match style {
         MessageStyle::Message => lossy_string(out, item.data),
         MessageStyle::Process => match std::str::from_utf8(item.data) {
@@ -163,14 +172,39 @@ fn data<W: Sink>(out: &mut W, item: &DataItem<'_>, style: MessageStyle) {
     }
 }
 
-/// The `message` object of a node.
-pub fn message<W: Sink>(out: &mut W, item: &DataItem<'_>, style: MessageStyle) {
+/// A `data` value kept from the reference's JSON columns, in place of the bytes' rendering.
+fn kept_data<W: Sink>(out: &mut W, kept: &DataOverride) {
+    match kept {
+        DataOverride::Null => null(out),
+        DataOverride::Text(text) => string(out, text),
+    }
+}
+
+/// The `data` value `style` renders from `bytes`, as a value (the importer compares it with
+/// what the reference's JSON columns hold).
+pub fn rendered_data(bytes: &[u8], style: MessageStyle) -> DataOverride {
+    match style {
+        MessageStyle::Message => DataOverride::Text(String::from_utf8_lossy(bytes).into_owned()),
+        MessageStyle::Process => match std::str::from_utf8(bytes) {
+            Ok(text) => DataOverride::Text(text.to_string()),
+            Err(_) => DataOverride::Null,
+        },
+    }
+}
+
+/// The `message` object of a node; `kept` replaces the `data` the bytes would render.
+pub fn message<W: Sink>(
+    out: &mut W,
+    item: &DataItem<'_>,
+    style: MessageStyle,
+    kept: Option<&DataOverride>,
+) {
     out.put(b"{\"id\":");
     b64_string(out, &item.id());
     out.put(b",\"owner\":");
     owner(out, item);
     out.put(b",\"data\":");
-    data(out, item, style);
+    data(out, item, style, kept);
     out.put(b",\"tags\":");
     tags(out, &item.tags);
     out.put(b",\"signature\":");
@@ -224,13 +258,16 @@ pub struct NodeParts<'a, 'b> {
     pub assignment: &'b DataItem<'a>,
     pub assignment_style: AssignmentStyle,
     pub message: Option<(&'b DataItem<'a>, MessageStyle)>,
+    /// The message's `data` as the reference's JSON columns kept it, if it differs from the
+    /// bytes' rendering (`store::records::DataOverride`).
+    pub kept_data: Option<&'b DataOverride>,
 }
 
 /// `{"message": …, "assignment": …}`.
 pub fn node<W: Sink>(out: &mut W, parts: &NodeParts<'_, '_>, show_anchor: bool) {
     out.put(b"{\"message\":");
     match parts.message {
-        Some((item, style)) => message(out, item, style),
+        Some((item, style)) => message(out, item, style, parts.kept_data),
         None => null(out),
     }
     out.put(b",\"assignment\":");
@@ -238,8 +275,15 @@ pub fn node<W: Sink>(out: &mut W, parts: &NodeParts<'_, '_>, show_anchor: bool) 
     out.put(b"}");
 }
 
-/// The `/processes/{id}` record, built from the process item and its schedule tags.
-pub fn process_record<W: Sink>(out: &mut W, process: &DataItem<'_>, block: &str, timestamp: u64) {
+/// The `/processes/{id}` record, built from the process item and its schedule tags; `kept`
+/// replaces the `data` the bytes would render.
+pub fn process_record<W: Sink>(
+    out: &mut W,
+    process: &DataItem<'_>,
+    block: &str,
+    timestamp: u64,
+    kept: Option<&DataOverride>,
+) {
     out.put(b"{\"process_id\":");
     b64_string(out, &process.id());
     out.put(b",\"block\":");
@@ -251,10 +295,7 @@ pub fn process_record<W: Sink>(out: &mut W, process: &DataItem<'_>, block: &str,
     out.put(b",\"timestamp\":");
     out.put(timestamp.to_string().as_bytes());
     out.put(b",\"data\":");
-    match std::str::from_utf8(process.data) {
-        Ok(text) => string(out, text),
-        Err(_) => null(out),
-    }
+    data(out, process, MessageStyle::Process, kept);
     out.put(b",\"anchor\":");
     utf8_or_null(out, process.anchor);
     out.put(b",\"signature\":");
@@ -327,14 +368,23 @@ mod tests {
             ] {
                 let bytes = item_bytes(data.clone(), anchor);
                 let item = DataItem::parse(&bytes).unwrap();
-                for (style, message_style) in [
+                let kept_values = [
+                    None,
+                    Some(DataOverride::Null),
+                    Some(DataOverride::Text("kept \u{1}\"\u{FFFD}".to_string())),
+                ];
+                for ((style, message_style), kept) in [
                     (AssignmentStyle::Assignment, MessageStyle::Message),
                     (AssignmentStyle::LegacyWrapper, MessageStyle::Process),
-                ] {
+                ]
+                .into_iter()
+                .flat_map(|styles| kept_values.iter().map(move |kept| (styles, kept)))
+                {
                     let parts = NodeParts {
                         assignment: &item,
                         assignment_style: style,
                         message: Some((&item, message_style)),
+                        kept_data: kept.as_ref(),
                     };
                     for show_anchor in [false, true] {
                         let mut rendered = Vec::new();
@@ -345,13 +395,60 @@ mod tests {
                         serde_json::from_slice::<serde_json::Value>(&rendered).unwrap();
                     }
                 }
-                let mut rendered = Vec::new();
-                process_record(&mut rendered, &item, "000000000001", 5);
-                let mut measured = Measure::default();
-                process_record(&mut measured, &item, "000000000001", 5);
-                assert_eq!(measured.0, rendered.len());
+                for kept in &kept_values {
+                    let mut rendered = Vec::new();
+                    process_record(&mut rendered, &item, "000000000001", 5, kept.as_ref());
+                    let mut measured = Measure::default();
+                    process_record(&mut measured, &item, "000000000001", 5, kept.as_ref());
+                    assert_eq!(measured.0, rendered.len());
+                }
             }
         }
+    }
+
+    #[test]
+    fn a_kept_data_value_replaces_what_the_bytes_render() {
+        let bytes = item_bytes(b"bytes \xff".to_vec(), None);
+        let item = DataItem::parse(&bytes).unwrap();
+        let data_of = |style, kept: Option<&DataOverride>| {
+            let mut out = Vec::new();
+            message(&mut out, &item, style, kept);
+            let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            json["data"].clone()
+        };
+        assert_eq!(
+            data_of(MessageStyle::Message, None),
+            serde_json::json!("bytes \u{FFFD}")
+        );
+        assert_eq!(
+            data_of(MessageStyle::Process, None),
+            serde_json::Value::Null
+        );
+        let text = DataOverride::Text("as \"kept\"".to_string());
+        assert_eq!(
+            data_of(MessageStyle::Process, Some(&text)),
+            serde_json::json!("as \"kept\"")
+        );
+        assert_eq!(
+            data_of(MessageStyle::Message, Some(&DataOverride::Null)),
+            serde_json::Value::Null
+        );
+        let mut record = Vec::new();
+        process_record(&mut record, &item, "000000000001", 5, Some(&text));
+        let json: serde_json::Value = serde_json::from_slice(&record).unwrap();
+        assert_eq!(json["data"], serde_json::json!("as \"kept\""));
+        assert_eq!(
+            rendered_data(item.data, MessageStyle::Message),
+            DataOverride::Text("bytes \u{FFFD}".to_string())
+        );
+        assert_eq!(
+            rendered_data(item.data, MessageStyle::Process),
+            DataOverride::Null
+        );
+        assert_eq!(
+            rendered_data(b"text", MessageStyle::Process),
+            DataOverride::Text("text".to_string())
+        );
     }
 
     #[test]

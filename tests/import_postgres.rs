@@ -600,3 +600,106 @@ fn an_imported_legacy_process_without_entries_takes_its_first_message() {
     let (ok, report) = su_verify(dir.path());
     assert!(ok, "{report}");
 }
+
+/// PROTOCOL 9.2 guidance 2 (DECISIONS 2): where the reference's JSON columns hold a `data`
+/// value other than what the bytes render, the Postgres reference served that value on the
+/// reads it rendered from those columns, and so does `su` after the import: a process's
+/// `process_data` everywhere its Process item renders, an era-M1 row's `message_data` on
+/// single reads (its list entry rendered from the bytes, then as now).
+#[test]
+fn data_values_the_reference_kept_in_its_json_columns_are_served_as_it_served_them() {
+    let reference = Reference::new(Signing::Real);
+    let (mut db, eras) = every_era_database(&reference);
+    // An M1 row whose `data` differs from its bytes, one whose `data` is what its bytes
+    // render, a later row (not M1) whose `data` key must be ignored, and an AOP-6 process.
+    for (nonce, data) in [(1, "kept by the reference"), (2, "return 2"), (4, "not M1")] {
+        db.client
+            .execute(
+                "UPDATE messages SET message_data = message_data || \
+                 jsonb_build_object('data', $1::text) WHERE process_id = $2 AND nonce = $3",
+                &[&data, &eras.legacy, &nonce],
+            )
+            .unwrap();
+    }
+    db.client
+        .execute(
+            "UPDATE processes SET process_data = jsonb_set(process_data, '{process,data}', \
+             to_jsonb('kept process data'::text)) WHERE process_id = $1",
+            &[&eras.aop6],
+        )
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = import(dir.path(), &db.url(), &[]);
+    assert!(out.success(), "{}", out.text());
+    let kept: Vec<(Vec<u8>, Vec<u8>)> = dump(dir.path())
+        .into_iter()
+        .filter(|(cf, _, _)| *cf == ao_su::store::cf::DATA_OVERRIDES)
+        .map(|(_, key, value)| (key, value))
+        .collect();
+
+    let wallet_path = dir.path().join("reference-wallet.json");
+    Wallet::write_new(&wallet_path, &reference.jwk).unwrap();
+    let su = TestSu::start(
+        dir.path(),
+        &[("SU_WALLET_PATH", wallet_path.to_str().unwrap())],
+    );
+    let json = |path: String| -> serde_json::Value {
+        let (status, body) = su.get(&path);
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    };
+    let legacy_edges = support::edges(&su, &eras.legacy);
+    let message_at = |nonce: &str| -> (String, serde_json::Value) {
+        let edge = legacy_edges
+            .iter()
+            .find(|edge| support::tag(&edge["node"], "Nonce") == nonce)
+            .unwrap();
+        let message = edge["node"]["message"].clone();
+        (message["id"].as_str().unwrap().to_string(), message)
+    };
+
+    // The legacy process was written with process assignment off: its `process_data` says
+    // `"data": null` although its data is UTF-8 text.
+    assert_eq!(
+        json(format!("/processes/{}", eras.legacy))["data"],
+        serde_json::Value::Null
+    );
+    // The M1 row: its list entry renders the bytes, a single read the kept value.
+    let (m1, listed) = message_at("1");
+    assert_eq!(listed["data"], "return 1");
+    let single = json(format!("/{m1}?process-id={}", eras.legacy));
+    assert_eq!(single["message"]["data"], "kept by the reference");
+    // A `data` equal to the bytes' rendering keeps nothing; a later era's is not read.
+    let (same, _) = message_at("2");
+    assert_eq!(
+        json(format!("/{same}?process-id={}", eras.legacy))["message"]["data"],
+        "return 2"
+    );
+    let (later, listed) = message_at("4");
+    let single = json(format!("/{later}?process-id={}", eras.legacy));
+    assert_eq!(single["message"]["data"], listed["data"]);
+    assert_ne!(single["message"]["data"], "not M1");
+    // The AOP-6 process: its record and the process node of its list.
+    assert_eq!(
+        json(format!("/processes/{}", eras.aop6))["data"],
+        "kept process data"
+    );
+    let first = &support::edges(&su, &eras.aop6)[0]["node"];
+    assert_eq!(first["message"]["id"], eras.aop6.as_str());
+    assert_eq!(first["message"]["data"], "kept process data");
+    drop(su);
+
+    // Exactly the three differing values are kept, keyed by (process, item).
+    let key = |process: &str, item: &str| {
+        [b64::decode(process).unwrap(), b64::decode(item).unwrap()].concat()
+    };
+    let text = |value: &str| [&[1u8][..], value.as_bytes()].concat();
+    let mut expected = vec![
+        (key(&eras.legacy, &eras.legacy), vec![0u8]),
+        (key(&eras.legacy, &m1), text("kept by the reference")),
+        (key(&eras.aop6, &eras.aop6), text("kept process data")),
+    ];
+    expected.sort();
+    assert_eq!(kept, expected);
+}

@@ -395,7 +395,7 @@ fn the_real_version_1_store_verifies_before_and_after_its_upgrade() {
     drop(read_only);
 
     let store = open(&data);
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), 3);
     assert_eq!(
         verify_all(&store),
         (40, 0),
@@ -470,4 +470,46 @@ fn an_interrupted_upgrade_resumes_to_the_same_store() {
             "resumed after {stop_after}"
         );
     }
+}
+
+/// Version 3 only adds `data_overrides`: a version-2 store (no such CF) is read as having no
+/// kept values, and a read-write open creates the CF and records version 3, rows unchanged.
+#[test]
+fn a_version_2_store_reads_as_before_and_opens_as_version_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = {
+        let store = open(dir.path());
+        store
+            .write(&Commit {
+                entries: history(7, 6, 1, false),
+                ..Default::default()
+            })
+            .unwrap();
+        store.dump().unwrap()
+    };
+    let process = before
+        .iter()
+        .find(|(cf, _, _)| *cf == ao_su::store::cf::PROCESSES)
+        .map(|(_, key, _)| <[u8; 32]>::try_from(key.as_slice()).unwrap())
+        .unwrap();
+    // Make it the store a version-2 build left: no `data_overrides`, version 2.
+    {
+        let mut options = rocksdb::Options::default();
+        options.create_if_missing(false);
+        let names = rocksdb::DB::list_cf(&options, dir.path()).unwrap();
+        let mut db = rocksdb::DB::open_cf(&options, dir.path(), &names).unwrap();
+        db.drop_cf(ao_su::store::cf::DATA_OVERRIDES).unwrap();
+        let meta = db.cf_handle(ao_su::store::cf::META).unwrap();
+        db.put_cf(meta, b"schema_version", 2u32.to_be_bytes())
+            .unwrap();
+    }
+    let read_only = Store::open(dir.path(), OpenMode::ReadOnly).unwrap();
+    assert_eq!(read_only.schema_version().unwrap(), 2);
+    assert_eq!(read_only.data_override(&process, &process).unwrap(), None);
+    drop(read_only);
+
+    let store = open(dir.path());
+    assert_eq!(store.schema_version().unwrap(), 3);
+    assert_eq!(store.data_override(&process, &process).unwrap(), None);
+    assert_eq!(store.dump().unwrap(), before);
 }

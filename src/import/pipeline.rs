@@ -10,10 +10,11 @@ use super::assigned::{AssignedHash, AssignedHashes};
 use super::cursor::{Cursor, Link, Position, RowKey, Totals};
 use super::source::{Event, Source, SourceError, SourceRow};
 use super::wrapper::{Checked, Parsed, check, parse_message_wrapper, parse_process_wrapper};
-use crate::ans104::b64;
+use crate::ans104::{DataItem, b64};
 use crate::domain::{self, Id};
+use crate::render::{self, MessageStyle};
 use crate::store::keys::Slot;
-use crate::store::records::{DedupeHash, EntryKind};
+use crate::store::records::{DataOverride, DedupeHash, EntryKind};
 use crate::store::{Commit, StagedEntry, Store, StoreError};
 use crossbeam_channel::{Receiver, bounded};
 use std::sync::Arc;
@@ -264,7 +265,7 @@ fn read_source(
             let recorded = source.dedupe_hashes(&id)?;
             if !send(Event::Process {
                 id: id.clone(),
-                row,
+                row: row.map(Box::new),
                 recorded,
             }) || !entries(source, &id, None)?
             {
@@ -368,7 +369,7 @@ impl Pipeline<'_> {
                                 recorded,
                             });
                         }
-                        _ => self.begin_process(id, row, recorded),
+                        _ => self.begin_process(id, row.map(|row| *row), recorded),
                     }
                 }
                 Staged::Rows(rows, prepared) => self.rows(rows, prepared),
@@ -456,6 +457,7 @@ impl Pipeline<'_> {
                     current.skip = true;
                 }
                 Ok((Parsed::Legacy(mut legacy), checked)) => {
+                    self.keep_data(&id, &legacy.item, MessageStyle::Process, &row.stored_data);
                     legacy.sequence = self.next_sequence();
                     self.note_signer(legacy.timestamp, checked.signer);
                     self.cursor.totals.legacy_processes += 1;
@@ -465,7 +467,11 @@ impl Pipeline<'_> {
                 }
                 Ok((Parsed::Entry(entry), checked)) => {
                     self.current = Some(current);
-                    self.accept(entry, checked, &SourceRow::default(), None);
+                    let process_row = SourceRow {
+                        stored_data: row.stored_data,
+                        ..SourceRow::default()
+                    };
+                    self.accept(entry, checked, &process_row, None);
                     self.cursor.process = self.position();
                     return;
                 }
@@ -571,6 +577,7 @@ impl Pipeline<'_> {
             self.store.write_imported(&self.commit, None)?;
             self.commit.entries.clear();
             self.commit.legacy_processes.clear();
+            self.commit.data_overrides.clear();
         }
         let plan = self.store.plan_recorded_hashes(process, recorded)?;
         self.cursor.totals.uncovered = self
@@ -707,6 +714,14 @@ impl Pipeline<'_> {
                 None => self.cursor.totals.uncovered += 1,
             }
         }
+        if let Some(body) = &entry.body {
+            let style = if entry.record.kind == EntryKind::Process {
+                MessageStyle::Process
+            } else {
+                MessageStyle::Message
+            };
+            self.keep_data(&pid, body, style, &row.stored_data);
+        }
         entry.dup = dup;
         entry.upload = self.options.reupload;
         entry.record.sequence = self.next_sequence();
@@ -724,6 +739,29 @@ impl Pipeline<'_> {
             });
         }
         self.commit.entries.push(entry);
+    }
+
+    /// Keeps the `data` value the source's JSON column holds for the client item `bytes` of
+    /// `process` where it differs from what the bytes render in `style` (PROTOCOL 9.2,
+    /// guidance 2): the reference served that value, and so will `su serve`.
+    fn keep_data(
+        &mut self,
+        process: &Id,
+        bytes: &[u8],
+        style: MessageStyle,
+        stored: &Option<DataOverride>,
+    ) {
+        let Some(stored) = stored else {
+            return;
+        };
+        let Ok(item) = DataItem::parse(bytes) else {
+            return;
+        };
+        if render::rendered_data(item.data, style) != *stored {
+            self.commit
+                .data_overrides
+                .push((*process, item.id(), stored.clone()));
+        }
     }
 
     /// Writes what is pending: a plain unsynced batch, or, when a checkpoint is due (or
@@ -749,6 +787,7 @@ impl Pipeline<'_> {
         )?;
         self.commit.entries.clear();
         self.commit.legacy_processes.clear();
+        self.commit.data_overrides.clear();
         self.since_checkpoint = unsaved;
         if due {
             self.since_checkpoint = 0;

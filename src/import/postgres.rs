@@ -4,6 +4,7 @@
 
 use super::cursor::RowKey;
 use super::source::{Source, SourceError, SourceRow};
+use crate::store::records::DataOverride;
 use postgres::{Client, NoTls};
 use rocksdb::DB;
 use std::path::Path;
@@ -117,6 +118,16 @@ impl PostgresSource {
     }
 }
 
+/// A JSON `data` value from its `jsonb_typeof` and its text: a string or `null` (no such key,
+/// or any other type, keeps nothing).
+fn stored_data(kind: Option<String>, text: Option<String>) -> Option<DataOverride> {
+    match (kind.as_deref(), text) {
+        (Some("null"), _) => Some(DataOverride::Null),
+        (Some("string"), Some(text)) => Some(DataOverride::Text(text)),
+        _ => None,
+    }
+}
+
 fn clamp_i32(value: i64) -> i32 {
     value.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
 }
@@ -151,13 +162,19 @@ impl Source for PostgresSource {
         Ok(rows.iter().map(|row| row.get(0)).collect())
     }
 
+    /// The process's wrapper, and the `data` of its `process_data` (the flat document of
+    /// before 2024-09-04, or its `process` record since), which `GET /processes/{id}` served.
     fn process(&mut self, process: &str) -> Result<Option<SourceRow>, SourceError> {
         let row = self.client.query_opt(
-            "SELECT bundle FROM processes WHERE process_id = $1",
+            "SELECT bundle, jsonb_typeof(data), data #>> '{}' FROM (SELECT bundle, \
+             CASE WHEN process_data ? 'process' THEN process_data->'process'->'data' \
+             ELSE process_data->'data' END AS data \
+             FROM processes WHERE process_id = $1) AS process",
             &[&process],
         )?;
         Ok(row.map(|row| SourceRow {
             wrapper: row.get(0),
+            stored_data: stored_data(row.get(1), row.get(2)),
             ..SourceRow::default()
         }))
     }
@@ -187,11 +204,20 @@ impl Source for PostgresSource {
         } else {
             "NULL::varchar"
         };
+        // Only an era-M1 row (no assignment_id) keeps its message's `data` at the top of
+        // `message_data`; the CASE spares Postgres reading that column for every other row.
+        let m1 = if self.has_assignment_id {
+            "assignment_id IS NULL"
+        } else {
+            "TRUE"
+        };
         // A window of nonces per page, found through the (process_id, nonce) index, so a
         // page costs its own rows whatever the process's length; the row comparison skips
         // what the last page returned of the window's first nonce (duplicates).
         let query = format!(
-            "SELECT row_id, nonce, timestamp, bundle, hash_chain, message_id, {assignment} \
+            "SELECT row_id, nonce, timestamp, bundle, hash_chain, message_id, {assignment}, \
+             CASE WHEN {m1} THEN jsonb_typeof(message_data->'data') END, \
+             CASE WHEN {m1} THEN message_data->>'data' END \
              FROM messages WHERE process_id = $1 AND nonce >= $2 AND nonce < $3 \
              AND (nonce::bigint, timestamp, row_id::bigint) > ($4, $5, $6) \
              ORDER BY nonce, timestamp, row_id"
@@ -264,6 +290,7 @@ impl Source for PostgresSource {
                 timestamp: Some(timestamp),
                 hash_chain: Some(row.get(4)),
                 assignment_id,
+                stored_data: stored_data(row.get(7), row.get(8)),
                 missing: None,
             });
         }

@@ -3,6 +3,7 @@
 //! store, a running SU) implements `Source`; the pipeline does the rest.
 
 use super::cursor::RowKey;
+use crate::store::records::DataOverride;
 
 /// One stored wrapper and the columns the source keeps beside it (cross-checked against the
 /// bytes; absent where the source has no such column).
@@ -14,6 +15,10 @@ pub struct SourceRow {
     pub timestamp: Option<i64>,
     pub hash_chain: Option<String>,
     pub assignment_id: Option<String>,
+    /// The `data` value the source's JSON column holds for the row's client item (the
+    /// reference's Postgres store: a process's `process_data`, an era-M1 row's
+    /// `message_data`), which the reference served on single reads; none elsewhere.
+    pub stored_data: Option<DataOverride>,
     /// The source lists this row but cannot give its wrapper (e.g. its bytes are missing):
     /// why, for the report; the row is not imported.
     pub missing: Option<String>,
@@ -72,7 +77,7 @@ pub enum Event {
     /// `recorded` the dedupe hashes the source keeps for it (`Source::dedupe_hashes`).
     Process {
         id: String,
-        row: Option<SourceRow>,
+        row: Option<Box<SourceRow>>,
         recorded: Vec<[u8; 48]>,
     },
     /// The next page of the current process's entries.

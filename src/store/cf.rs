@@ -25,9 +25,12 @@ pub const OUTBOX: &str = "outbox";
 pub const ROUTES: &str = "routes";
 /// Importer checkpoints, by source (import commands only).
 pub const CHECKPOINTS: &str = "checkpoints";
+/// `data` values the reference's Postgres store served for old rows, where they differ from
+/// what the bytes render (`import-postgres` only).
+pub const DATA_OVERRIDES: &str = "data_overrides";
 
 /// Every column family, in creation order.
-pub const ALL: [&str; 11] = [
+pub const ALL: [&str; 12] = [
     META,
     ITEMS,
     ENTRIES,
@@ -39,6 +42,7 @@ pub const ALL: [&str; 11] = [
     OUTBOX,
     ROUTES,
     CHECKPOINTS,
+    DATA_OVERRIDES,
 ];
 
 /// What a read-write instance is tuned for.

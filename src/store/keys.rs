@@ -115,6 +115,15 @@ pub fn dedupe(process: &Id, hash: &[u8; 48]) -> [u8; 80] {
     key
 }
 
+/// `process(32) ‖ item(32)`: the process whose rendering the override belongs to, and the
+/// item (the Process item, or an era-M1 message) whose `data` it replaces.
+pub fn data_override(process: &Id, item: &Id) -> [u8; 64] {
+    let mut key = [0u8; 64];
+    key[..32].copy_from_slice(process);
+    key[32..].copy_from_slice(item);
+    key
+}
+
 /// `sequence(8)`.
 pub fn log(sequence: u64) -> [u8; 8] {
     sequence.to_be_bytes()

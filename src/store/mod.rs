@@ -14,7 +14,7 @@ pub mod write;
 
 use crate::domain::Id;
 use keys::Slot;
-use records::{EntryRecord, IdRole, ProcessRecord, StoredEntry};
+use records::{DataOverride, EntryRecord, IdRole, ProcessRecord, StoredEntry};
 use rocksdb::{Cache, DB, Direction, IteratorMode, Options, ReadOptions};
 use std::path::{Path, PathBuf};
 use std::sync::{PoisonError, RwLock};
@@ -23,7 +23,7 @@ pub use migrate::UpgradeStop;
 pub use write::{Change, Commit, LegacyProcess, StagedEntry};
 
 /// The on-disk layout version this build writes; see `schema/rocksdb.md`.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 const SCHEMA_KEY: &[u8] = b"schema_version";
 const BLOCK_HEIGHT_KEY: &[u8] = b"block_height";
 const SIGNER_KEY: &[u8] = b"signer_address";
@@ -231,6 +231,12 @@ impl Store {
                 if mode.writes() && (found == 1 || migrate::upgrade_in_progress(&db)?) {
                     migrate::upgrade_v1_to_v2(self, stop)?;
                 }
+                // Version 3 only adds the `data_overrides` CF, which opening created empty.
+                if mode.writes() && found < SCHEMA_VERSION {
+                    let mut options = rocksdb::WriteOptions::default();
+                    options.set_sync(true);
+                    db.put_cf_opt(meta, SCHEMA_KEY, SCHEMA_VERSION.to_be_bytes(), &options)?;
+                }
             }
             None if mode.writes() => {
                 let mut options = rocksdb::WriteOptions::default();
@@ -307,6 +313,28 @@ impl Store {
         value
             .map(|bytes| {
                 ProcessRecord::decode(&bytes).ok_or(StoreError::Corrupt { what: "process" })
+            })
+            .transpose()
+    }
+
+    /// The `data` value kept from the reference's JSON columns for `item` as rendered in
+    /// `process`, if the import kept one (`cf::DATA_OVERRIDES`). A read-only view of a store
+    /// older than version 3 has no such CF: nothing is kept there.
+    pub fn data_override(
+        &self,
+        process: &Id,
+        item: &Id,
+    ) -> Result<Option<DataOverride>, StoreError> {
+        let db = self.db()?;
+        let Some(handle) = db.cf_handle(cf::DATA_OVERRIDES) else {
+            return Ok(None);
+        };
+        let value = db.get_pinned_cf(handle, keys::data_override(process, item))?;
+        value
+            .map(|bytes| {
+                DataOverride::decode(&bytes).ok_or(StoreError::Corrupt {
+                    what: "data override",
+                })
             })
             .transpose()
     }

@@ -210,6 +210,46 @@ pub fn decode_id_value(bytes: &[u8]) -> Option<(IdRole, u64)> {
     Some((role, u64::from_be_bytes(bytes.get(1..9)?.try_into().ok()?)))
 }
 
+/// The `data` value the reference's Postgres store kept in a JSON column for an old row, where
+/// it differs from what the item's bytes render (PROTOCOL 9.2, guidance 2; DECISIONS 2): the
+/// reference served that value, so `su` serves it too. A `data_overrides` value: `0` for JSON
+/// `null`, or `1` followed by the string's UTF-8 bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataOverride {
+    Null,
+    Text(String),
+}
+
+impl DataOverride {
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Self::Null => vec![0],
+            Self::Text(text) => {
+                let mut out = Vec::with_capacity(1 + text.len());
+                out.push(1);
+                out.extend_from_slice(text.as_bytes());
+                out
+            }
+        }
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        match bytes.split_first()? {
+            (0, []) => Some(Self::Null),
+            (1, text) => Some(Self::Text(String::from_utf8(text.to_vec()).ok()?)),
+            _ => None,
+        }
+    }
+
+    /// The bytes it renders beyond the item's own (for bounding a rendering).
+    pub fn extra_bytes(&self) -> usize {
+        match self {
+            Self::Null => 0,
+            Self::Text(text) => text.len(),
+        }
+    }
+}
+
 /// What kind of process a record describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProcessKind {

@@ -5,8 +5,8 @@
 use super::cf;
 use super::keys::{self, Slot};
 use super::records::{
-    DedupeHash, EntryKind, EntryRecord, IdRole, ProcessKind, ProcessRecord, StoredEntry,
-    encode_id_value,
+    DataOverride, DedupeHash, EntryKind, EntryRecord, IdRole, ProcessKind, ProcessRecord,
+    StoredEntry, encode_id_value,
 };
 use crate::domain::Id;
 use rocksdb::{DB, WriteBatch};
@@ -86,6 +86,9 @@ impl Change {
 pub struct Commit {
     pub entries: Vec<StagedEntry>,
     pub legacy_processes: Vec<LegacyProcess>,
+    /// `data` values kept from the reference's JSON columns (imports only): process, item,
+    /// the value (`records::DataOverride`).
+    pub data_overrides: Vec<(Id, Id, DataOverride)>,
     /// Sync the WAL before the write returns: the default; only benches and tests that
     /// build throwaway stores turn it off.
     pub sync: bool,
@@ -96,6 +99,7 @@ impl Default for Commit {
         Self {
             entries: Vec::new(),
             legacy_processes: Vec::new(),
+            data_overrides: Vec::new(),
             sync: true,
         }
     }
@@ -131,6 +135,16 @@ pub(super) fn build_batch(db: &DB, commit: &Commit) -> WriteBatch {
         batch.put_cf(items, legacy.wrapper_id, &legacy.wrapper);
         batch.put_cf(processes, legacy.process, legacy.record().encode());
         batch.put_cf(log, keys::log(legacy.sequence), legacy.process);
+    }
+    if !commit.data_overrides.is_empty() {
+        let overrides = handle(cf::DATA_OVERRIDES);
+        for (process, item, value) in &commit.data_overrides {
+            batch.put_cf(
+                overrides,
+                keys::data_override(process, item),
+                value.encode(),
+            );
+        }
     }
     batch
 }

@@ -96,6 +96,7 @@ fn node_json(
         assignment: &assignment,
         assignment_style,
         message: message_item.as_ref().map(|(item, style)| (item, *style)),
+        kept_data: None,
     };
     let mut out = Vec::new();
     render::node(&mut out, &parts, true);
