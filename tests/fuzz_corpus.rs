@@ -95,20 +95,7 @@ fn ed25519_item(signature_type: SignatureType) -> Vec<u8> {
 }
 
 fn ethereum_item() -> Vec<u8> {
-    use sha3::{Digest, Keccak256};
-    let key = k256::ecdsa::SigningKey::from_slice(&[9; 32]).expect("a valid scalar");
-    let owner = key.verifying_key().to_encoded_point(false);
-    let draft = draft(SignatureType::ETHEREUM, owner.as_bytes().to_vec());
-    let message = draft.signing_message();
-    let mut hasher = Keccak256::new();
-    hasher.update(format!("\x19Ethereum Signed Message:\n{}", message.len()).as_bytes());
-    hasher.update(message);
-    let (signature, recovery) = key
-        .sign_prehash_recoverable(&hasher.finalize())
-        .expect("signs");
-    let mut bytes = signature.to_bytes().to_vec();
-    bytes.push(27 + recovery.to_byte());
-    draft.finish(&bytes)
+    draft(SignatureType::ETHEREUM, Vec::new()).finish_ethereum(&[9; 32])
 }
 
 /// The hand-made seeds: an item of each signature type the SU verifies but RSA (the fixtures

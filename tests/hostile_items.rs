@@ -246,22 +246,12 @@ fn a_tag_count_bomb_is_refused_from_its_header() {
     assert_eq!(su.post("/", &process).0, 200, "the SU still writes");
 }
 
-fn keccak256(parts: &[&[u8]]) -> [u8; 32] {
-    use sha3::{Digest, Keccak256};
-    let mut hasher = Keccak256::new();
-    for part in parts {
-        hasher.update(part);
-    }
-    hasher.finalize().into()
-}
-
 /// A type-3 ao message signed with `personal_sign` over the signing message, as MetaMask
 /// and ethers.js sign (low-S, v = 27 or 28).
-fn ethereum_message(key: &k256::ecdsa::SigningKey, process: &str) -> Vec<u8> {
-    let owner = key.verifying_key().to_encoded_point(false);
+fn ethereum_message(secret: &[u8; 32], process: &str) -> Vec<u8> {
     let draft = ItemDraft {
         signature_type: SignatureType::ETHEREUM,
-        owner: owner.as_bytes().to_vec(),
+        owner: Vec::new(),
         target: Some(b64::decode_id(process).unwrap()),
         anchor: None,
         tags: [
@@ -275,13 +265,7 @@ fn ethereum_message(key: &k256::ecdsa::SigningKey, process: &str) -> Vec<u8> {
         .collect(),
         data: b"1000".to_vec(),
     };
-    let message = draft.signing_message();
-    let prefix = format!("\x19Ethereum Signed Message:\n{}", message.len());
-    let digest = keccak256(&[prefix.as_bytes(), &message]);
-    let (signature, recovery) = key.sign_prehash_recoverable(&digest).unwrap();
-    let mut bytes = signature.to_bytes().to_vec();
-    bytes.push(27 + recovery.to_byte());
-    draft.finish(&bytes)
+    draft.finish_ethereum(secret)
 }
 
 /// The same item with `(r, n - s)` and `v` switched between 27 and 28: the signature still
@@ -308,8 +292,7 @@ fn a_malleated_ethereum_signature_is_refused() {
 
     let mut secret = [0u8; 32];
     aws_lc_rs::rand::fill(&mut secret).unwrap();
-    let key = k256::ecdsa::SigningKey::from_slice(&secret).unwrap();
-    let message = ethereum_message(&key, &pid);
+    let message = ethereum_message(&secret, &pid);
     let (status, body) = su.post("/", &message);
     assert_eq!(status, 200, "{body}");
     let id = b64::encode(&sha256(&message[2..67]));

@@ -39,15 +39,9 @@ fn ethereum(
     tags: &[(&str, &str)],
     data: &[u8],
 ) -> (Vec<u8>, String) {
-    use sha3::{Digest, Keccak256};
-    let key = k256::ecdsa::SigningKey::from_slice(&[seed; 32]).unwrap();
     let draft = ItemDraft {
         signature_type: SignatureType::ETHEREUM,
-        owner: key
-            .verifying_key()
-            .to_encoded_point(false)
-            .as_bytes()
-            .to_vec(),
+        owner: Vec::new(),
         target: target.and_then(b64::decode_id),
         anchor: Some(*b"eth-anchor-000000000000000000001"),
         tags: tags
@@ -56,14 +50,7 @@ fn ethereum(
             .collect(),
         data: data.to_vec(),
     };
-    let message = draft.signing_message();
-    let mut hasher = Keccak256::new();
-    hasher.update(format!("\x19Ethereum Signed Message:\n{}", message.len()).as_bytes());
-    hasher.update(message);
-    let (signature, recovery) = key.sign_prehash_recoverable(&hasher.finalize()).unwrap();
-    let mut signature = signature.to_bytes().to_vec();
-    signature.push(27 + recovery.to_byte());
-    let bytes = draft.finish(&signature);
+    let bytes = draft.finish_ethereum(&[seed; 32]);
     let id = ao_su::ans104::DataItem::parse(&bytes).unwrap().id();
     (bytes, b64::encode(&id))
 }

@@ -324,6 +324,22 @@ impl ItemDraft {
         )
     }
 
+    /// Signs the draft as an Ethereum (type 3) item with the secp256k1 key whose secret is
+    /// `secret`, setting its signature type and owner (the uncompressed public key). For
+    /// tests and tools: the SU itself signs only with its Arweave wallet.
+    pub fn finish_ethereum(mut self, secret: &[u8; 32]) -> Vec<u8> {
+        let key = k256::ecdsa::SigningKey::from_slice(secret)
+            .expect("a test secret is a valid secp256k1 scalar");
+        self.signature_type = SignatureType::ETHEREUM;
+        self.owner = key
+            .verifying_key()
+            .to_encoded_point(false)
+            .as_bytes()
+            .to_vec();
+        let signature = super::verify::sign_ethereum(&key, &self.signing_message());
+        self.finish(&signature)
+    }
+
     /// Assembles the item with a placeholder signature unique to `seed`, for synthetic stores
     /// in tests and benchmarks: it parses and has a real id, but its signature never verifies.
     /// Its bytes are pseudorandom, as a real signature's are, so a store that compresses

@@ -221,6 +221,24 @@ fn keccak256(parts: &[&[u8]]) -> [u8; 32] {
     hasher.finalize().into()
 }
 
+/// What an Ethereum (type 3) signature signs: Keccak-256 of EIP-191's `personal_sign`
+/// prefix and the item's signing message.
+fn ethereum_digest(message: &[u8]) -> [u8; 32] {
+    let prefix = format!("\x19Ethereum Signed Message:\n{}", message.len());
+    keccak256(&[prefix.as_bytes(), message])
+}
+
+/// Signs `message` as an Ethereum wallet does: `r ‖ s ‖ v` with `v` 27 or 28 (low-S, since
+/// k256 signs that form only).
+pub(crate) fn sign_ethereum(key: &k256::ecdsa::SigningKey, message: &[u8]) -> Vec<u8> {
+    let (signature, recovery) = key
+        .sign_prehash_recoverable(&ethereum_digest(message))
+        .expect("a 32-byte prehash always signs");
+    let mut bytes = signature.to_bytes().to_vec();
+    bytes.push(27 + recovery.to_byte());
+    bytes
+}
+
 /// Ethereum `personal_sign` over the 48-byte signing message, as the reference checks it.
 fn verify_ethereum(owner: &[u8], message: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
     use k256::ecdsa::{RecoveryId, Signature, VerifyingKey};
@@ -232,8 +250,7 @@ fn verify_ethereum(owner: &[u8], message: &[u8], signature: &[u8]) -> Result<(),
     if v != 27 && v != 28 {
         return Err(VerifyError::EthereumRecoveryId);
     }
-    let prefix = format!("\x19Ethereum Signed Message:\n{}", message.len());
-    let digest = keccak256(&[prefix.as_bytes(), message]);
+    let digest = ethereum_digest(message);
     let sig = Signature::from_slice(rs).map_err(|_| VerifyError::Ethereum)?;
     // Only the low-S form is accepted: otherwise (r, n - s) with v flipped verifies too,
     // under another id, and anyone could schedule a user's message a second time.
@@ -268,28 +285,15 @@ mod tests {
     use crate::ans104::item::ItemDraft;
 
     fn ethereum_item(tamper: bool) -> Vec<u8> {
-        use k256::ecdsa::SigningKey;
-        let key = SigningKey::from_slice(&[7u8; 32]).unwrap();
-        let owner = key
-            .verifying_key()
-            .to_encoded_point(false)
-            .as_bytes()
-            .to_vec();
         let draft = ItemDraft {
             signature_type: SignatureType::ETHEREUM,
-            owner,
+            owner: Vec::new(),
             target: None,
             anchor: None,
             tags: vec![("Type".into(), "Message".into())],
             data: b"eth".to_vec(),
         };
-        let message = draft.signing_message();
-        let prefix = format!("\x19Ethereum Signed Message:\n{}", message.len());
-        let digest = keccak256(&[prefix.as_bytes(), &message]);
-        let (sig, recovery) = key.sign_prehash_recoverable(&digest).unwrap();
-        let mut bytes = sig.to_bytes().to_vec();
-        bytes.push(27 + recovery.to_byte());
-        let mut item = draft.finish(&bytes);
+        let mut item = draft.finish_ethereum(&[7; 32]);
         if tamper {
             let last = item.len() - 1;
             item[last] ^= 1;

@@ -231,12 +231,9 @@ impl Reference {
     }
 
     pub fn ethereum_item(&self, target: &str, data: &[u8]) -> (Vec<u8>, Id) {
-        use sha3::{Digest, Keccak256};
-        let key = k256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
-        let owner = key.verifying_key().to_encoded_point(false);
         let draft = ItemDraft {
             signature_type: SignatureType::ETHEREUM,
-            owner: owner.as_bytes().to_vec(),
+            owner: Vec::new(),
             target: Some(b64::decode_id(target).unwrap()),
             anchor: None,
             tags: tags(&[
@@ -247,16 +244,7 @@ impl Reference {
             ]),
             data: data.to_vec(),
         };
-        let message = draft.signing_message();
-        let prefix = format!("\x19Ethereum Signed Message:\n{}", message.len());
-        let mut hasher = Keccak256::new();
-        hasher.update(prefix.as_bytes());
-        hasher.update(message);
-        let digest: [u8; 32] = hasher.finalize().into();
-        let (signature, recovery) = key.sign_prehash_recoverable(&digest).unwrap();
-        let mut bytes = signature.to_bytes().to_vec();
-        bytes.push(27 + recovery.to_byte());
-        let item = draft.finish(&bytes);
+        let item = draft.finish_ethereum(&[7; 32]);
         let id = DataItem::parse(&item).unwrap().id();
         (item, id)
     }

@@ -137,15 +137,9 @@ mod tests {
 
     /// A type-3 item, which a test can sign without generating an RSA key.
     fn signed(tags: &[(&str, &str)]) -> Bytes {
-        use sha3::{Digest, Keccak256};
-        let key = k256::ecdsa::SigningKey::from_slice(&[9u8; 32]).unwrap();
         let draft = ItemDraft {
             signature_type: SignatureType::ETHEREUM,
-            owner: key
-                .verifying_key()
-                .to_encoded_point(false)
-                .as_bytes()
-                .to_vec(),
+            owner: Vec::new(),
             target: Some([4; 32]),
             anchor: None,
             tags: tags
@@ -154,14 +148,7 @@ mod tests {
                 .collect(),
             data: b"d".to_vec(),
         };
-        let message = draft.signing_message();
-        let mut hasher = Keccak256::new();
-        hasher.update(format!("\x19Ethereum Signed Message:\n{}", message.len()).as_bytes());
-        hasher.update(message);
-        let (signature, recovery) = key.sign_prehash_recoverable(&hasher.finalize()).unwrap();
-        let mut bytes = signature.to_bytes().to_vec();
-        bytes.push(27 + recovery.to_byte());
-        Bytes::from(draft.finish(&bytes))
+        Bytes::from(draft.finish_ethereum(&[9; 32]))
     }
 
     #[test]

@@ -31,23 +31,8 @@ fn rsa(draft: &ItemDraft) -> Vec<u8> {
     wallet().sign(draft).unwrap().0
 }
 
-fn ethereum(mut draft: ItemDraft) -> Vec<u8> {
-    use sha3::{Digest, Keccak256};
-    let key = k256::ecdsa::SigningKey::from_slice(&[9; 32]).unwrap();
-    draft.signature_type = SignatureType::ETHEREUM;
-    draft.owner = key
-        .verifying_key()
-        .to_encoded_point(false)
-        .as_bytes()
-        .to_vec();
-    let message = draft.signing_message();
-    let mut hasher = Keccak256::new();
-    hasher.update(format!("\x19Ethereum Signed Message:\n{}", message.len()).as_bytes());
-    hasher.update(message);
-    let (signature, recovery) = key.sign_prehash_recoverable(&hasher.finalize()).unwrap();
-    let mut bytes = signature.to_bytes().to_vec();
-    bytes.push(27 + recovery.to_byte());
-    draft.finish(&bytes)
+fn ethereum(draft: ItemDraft) -> Vec<u8> {
+    draft.finish_ethereum(&[9; 32])
 }
 
 fn ed25519(mut draft: ItemDraft, signature_type: SignatureType) -> Vec<u8> {
