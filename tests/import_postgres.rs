@@ -45,39 +45,7 @@ fn every_era_imports_verifies_serves_the_reference_bytes_and_continues() {
     let dir = tempfile::tempdir().unwrap();
     let out = import(dir.path(), &db.url(), &[]);
     assert!(out.success(), "{}", out.text());
-    let stdout = &out.stdout;
-    assert_eq!(summary_number(stdout, "imported"), 5, "{stdout}");
-    assert_eq!(summary_number(stdout, "processes ("), 1, "{stdout}");
-    assert_eq!(summary_number(stdout, "legacy),"), eras.entries, "{stdout}");
-    assert_eq!(
-        summary_number(stdout, "legacy anomalies kept:"),
-        eras.anomalies,
-        "{stdout}"
-    );
-    assert_eq!(summary_number(stdout, "column mismatches:"), 0, "{stdout}");
-    assert_eq!(
-        summary_number(stdout, "not covered):"),
-        eras.uncovered,
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains(&format!(
-            "process {} nonce 3: duplicate nonce 3 (copy 1)",
-            eras.legacy
-        )),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains(&format!(
-            "process {} nonce 6: missing nonces 5..5",
-            eras.legacy
-        )),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains(&format!("store signer: {}", reference.wallet.address_b64())),
-        "{stdout}"
-    );
+    reference::assert_every_era_report(&out.stdout, &eras, &reference);
 
     // A second run is a no-op: the cursor says the import is complete.
     let again = import(dir.path(), &db.url(), &[]);

@@ -73,27 +73,7 @@ fn every_era_gives_the_store_import_postgres_gives_row_for_row() {
     postgres_rows.retain(|(cf, _, _)| *cf != overrides);
     reference::assert_same_rows(&history_rows(from_rocksdb.path()), &postgres_rows);
     assert_eq!(report(&out), report(&postgres));
-    let stdout = &out.stdout;
-    assert_eq!(summary_number(stdout, "imported"), 5, "{stdout}");
-    assert_eq!(summary_number(stdout, "processes ("), 1, "{stdout}");
-    assert_eq!(summary_number(stdout, "legacy),"), eras.entries, "{stdout}");
-    assert_eq!(
-        summary_number(stdout, "legacy anomalies kept:"),
-        eras.anomalies
-    );
-    assert_eq!(summary_number(stdout, "column mismatches:"), 0, "{stdout}");
-    assert_eq!(summary_number(stdout, "not covered):"), eras.uncovered);
-    assert!(
-        stdout.contains(&format!(
-            "process {} nonce 3: duplicate nonce 3 (copy 1)",
-            eras.legacy
-        )),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains(&format!("store signer: {}", reference.wallet.address_b64())),
-        "{stdout}"
-    );
+    reference::assert_every_era_report(&out.stdout, &eras, &reference);
     let (ok, report) = su_verify(from_rocksdb.path());
     assert!(ok, "{report}");
 

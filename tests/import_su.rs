@@ -159,6 +159,21 @@ fn gateway_env(gateway: &FakeGateway) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// A source SU that reads through `gateway`, holding `write_history`'s processes: its data
+/// dir, the SU, the client that wrote them, and their ids.
+fn source_with_history(gateway: &FakeGateway) -> (tempfile::TempDir, TestSu, Client, Vec<String>) {
+    let env = gateway_env(gateway);
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let source = TestSu::start(dir.path(), &env);
+    let client = Client::new();
+    let pids = write_history(&source, gateway, &client);
+    (dir, source, client, pids)
+}
+
 fn import_su(
     data_dir: &Path,
     from: &TestSu,
@@ -267,15 +282,7 @@ fn nonces(su: &TestSu, pid: &str) -> Vec<u64> {
 #[test]
 fn an_imported_schedule_reads_byte_for_byte_and_tops_up() {
     let gateway = FakeGateway::start(1_500_000);
-    let env = gateway_env(&gateway);
-    let env: Vec<(&str, &str)> = env
-        .iter()
-        .map(|(name, value)| (*name, value.as_str()))
-        .collect();
-    let source_dir = tempfile::tempdir().unwrap();
-    let source = TestSu::start(source_dir.path(), &env);
-    let client = Client::new();
-    let pids = write_history(&source, &gateway, &client);
+    let (source_dir, source, client, pids) = source_with_history(&gateway);
 
     let imported = tempfile::tempdir().unwrap();
     let output = import_su(imported.path(), &source, &pids, Some(&gateway));
@@ -345,15 +352,7 @@ fn an_imported_schedule_reads_byte_for_byte_and_tops_up() {
 #[test]
 fn an_import_of_the_import_is_the_same_store() {
     let gateway = FakeGateway::start(1_500_000);
-    let env = gateway_env(&gateway);
-    let env: Vec<(&str, &str)> = env
-        .iter()
-        .map(|(name, value)| (*name, value.as_str()))
-        .collect();
-    let source_dir = tempfile::tempdir().unwrap();
-    let source = TestSu::start(source_dir.path(), &env);
-    let client = Client::new();
-    let pids = write_history(&source, &gateway, &client);
+    let (_source_dir, source, _client, pids) = source_with_history(&gateway);
     let first = tempfile::tempdir().unwrap();
     let output = import_su(first.path(), &source, &pids, Some(&gateway));
     assert!(output.success(), "{}", output.text());

@@ -721,6 +721,38 @@ pub fn history_rows(dir: &Path) -> Vec<DumpRow> {
     rows
 }
 
+/// Asserts what an import of `every_era` reports: its summary counts, the legacy anomalies
+/// it kept (the duplicate and the missing nonce) and the reference SU as the store's signer.
+pub fn assert_every_era_report(stdout: &str, eras: &EveryEra, reference: &Reference) {
+    assert_eq!(summary_number(stdout, "imported"), 5, "{stdout}");
+    assert_eq!(summary_number(stdout, "processes ("), 1, "{stdout}");
+    assert_eq!(summary_number(stdout, "legacy),"), eras.entries, "{stdout}");
+    assert_eq!(
+        summary_number(stdout, "legacy anomalies kept:"),
+        eras.anomalies,
+        "{stdout}"
+    );
+    assert_eq!(summary_number(stdout, "column mismatches:"), 0, "{stdout}");
+    assert_eq!(
+        summary_number(stdout, "not covered):"),
+        eras.uncovered,
+        "{stdout}"
+    );
+    for anomaly in [
+        "nonce 3: duplicate nonce 3 (copy 1)",
+        "nonce 6: missing nonces 5..5",
+    ] {
+        assert!(
+            stdout.contains(&format!("process {} {anomaly}", eras.legacy)),
+            "{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains(&format!("store signer: {}", reference.wallet.address_b64())),
+        "{stdout}"
+    );
+}
+
 /// Asserts two stores hold the same rows, naming the first that differs.
 pub fn assert_same_rows(found: &[DumpRow], expected: &[DumpRow]) {
     for (found, expected) in found.iter().zip(expected) {
