@@ -15,10 +15,12 @@ pub enum BundleError {
     Item { index: usize, source: ParseError },
 }
 
-/// A parsed bundle: the items in header order.
+/// A parsed bundle: the items in header order, and their ids (checked against the items).
 #[derive(Debug, Clone)]
 pub struct Bundle<'a> {
     pub items: Vec<DataItem<'a>>,
+    /// `ids[i]` is `items[i].id()`, which parsing computed to check the header.
+    pub ids: Vec<[u8; 32]>,
 }
 
 fn read_u256_as_u64(field: &[u8]) -> Option<u64> {
@@ -43,6 +45,7 @@ impl<'a> Bundle<'a> {
             .ok_or(BundleError::Header)?;
         let header = bytes.get(32..header_len).ok_or(BundleError::Header)?;
         let mut items = Vec::with_capacity(count);
+        let mut ids = Vec::with_capacity(count);
         let mut offset = header_len;
         for (index, entry) in header.chunks_exact(64).enumerate() {
             let size = read_u256_as_u64(&entry[..32]).ok_or(BundleError::Header)?;
@@ -51,16 +54,18 @@ impl<'a> Bundle<'a> {
             let item_bytes = bytes.get(offset..end).ok_or(BundleError::Sizes)?;
             let item = DataItem::parse(item_bytes)
                 .map_err(|source| BundleError::Item { index, source })?;
-            if sha256(item.signature) != entry[32..64] {
+            let id = sha256(item.signature);
+            if id != entry[32..64] {
                 return Err(BundleError::IdMismatch { index });
             }
             items.push(item);
+            ids.push(id);
             offset = end;
         }
         if offset != bytes.len() {
             return Err(BundleError::Sizes);
         }
-        Ok(Self { items })
+        Ok(Self { items, ids })
     }
 }
 

@@ -9,7 +9,9 @@
 use super::assigned::{AssignedHash, AssignedHashes};
 use super::cursor::{Cursor, Link, Position, RowKey, Totals};
 use super::source::{Event, Source, SourceError, SourceRow};
-use super::wrapper::{Checked, Parsed, check, parse_message_wrapper, parse_process_wrapper};
+use super::wrapper::{
+    Checked, Parsed, parse_and_check_message_wrapper, parse_and_check_process_wrapper,
+};
 use crate::ans104::{DataItem, b64};
 use crate::domain::{self, Id};
 use crate::render::{self, MessageStyle};
@@ -298,13 +300,7 @@ fn prepare(rows: &[SourceRow], signatures: bool, threads: usize) -> Vec<Prepared
         if let Some(missing) = &row.missing {
             return Err(missing.clone());
         }
-        let entry = parse_message_wrapper(&row.wrapper).map_err(|error| error.to_string())?;
-        let mut parsed = Parsed::Entry(entry);
-        let checked = check(&mut parsed, signatures);
-        match parsed {
-            Parsed::Entry(entry) => Ok((entry, checked)),
-            Parsed::Legacy(_) => Err("a message row holds a process".to_string()),
-        }
+        parse_and_check_message_wrapper(&row.wrapper, signatures).map_err(|error| error.to_string())
     };
     let threads = threads.clamp(1, rows.len().div_ceil(CHECK_CHUNK).max(1));
     if threads == 1 {
@@ -421,14 +417,11 @@ impl Pipeline<'_> {
             recorded,
         };
         if let Some(row) = row {
-            let parsed = match row.missing {
+            let checked = match row.missing {
                 Some(missing) => Err(missing),
-                None => parse_process_wrapper(&row.wrapper).map_err(|error| error.to_string()),
+                None => parse_and_check_process_wrapper(&row.wrapper, self.options.signatures)
+                    .map_err(|error| error.to_string()),
             };
-            let checked = parsed.map(|mut parsed| {
-                let checked = check(&mut parsed, self.options.signatures);
-                (parsed, checked)
-            });
             match checked {
                 Ok((
                     _,
