@@ -255,14 +255,16 @@ fn kept_data(
     Ok(store.data_override(process, &record.message_id)?)
 }
 
-/// A single node in a buffer of its own.
+/// A single node of `process` in a buffer of its own, read live, with the `data` value an
+/// import kept for its item, if any.
 fn single_node(
+    store: &Store,
+    process: &Id,
     record: &EntryRecord,
-    read: &ItemReader<'_>,
-    kept_data: Option<&DataOverride>,
     show_anchor: bool,
     reservation: &mut Reservation,
 ) -> Result<Vec<u8>, ReadError> {
+    let kept = kept_data(store, process, record)?;
     let mut rendering = Rendering::new(reservation, 0);
     let plan = NodePlan {
         show_anchor,
@@ -272,7 +274,13 @@ fn single_node(
         suffix: 0,
         room_left: None,
     };
-    write_entry(&mut rendering, record, read, kept_data, &plan)?;
+    write_entry(
+        &mut rendering,
+        record,
+        &read_live(store),
+        kept.as_ref(),
+        &plan,
+    )?;
     Ok(rendering.finish())
 }
 
@@ -536,15 +544,7 @@ pub fn node_by_id_within(
     let Some(record) = store.entry_at(&hit.process, hit.slot)? else {
         return Ok(None);
     };
-    let kept = kept_data(store, &hit.process, &record)?;
-    single_node(
-        &record,
-        &read_live(store),
-        kept.as_ref(),
-        show_anchor,
-        reservation,
-    )
-    .map(Some)
+    single_node(store, &hit.process, &record, show_anchor, reservation).map(Some)
 }
 
 /// `GET /{process}/latest`, outside any shared budget (tools, tests).
@@ -562,14 +562,7 @@ pub fn latest_within(
     let Some((_, record)) = store.last_entry(process)? else {
         return Err(ReadError::LatestNotAvailable);
     };
-    let kept = kept_data(store, process, &record)?;
-    single_node(
-        &record,
-        &read_live(store),
-        kept.as_ref(),
-        show_anchor,
-        reservation,
-    )
+    single_node(store, process, &record, show_anchor, reservation)
 }
 
 /// `GET /processes/{id}`, outside any shared budget (tools, tests).
