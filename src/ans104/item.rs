@@ -4,6 +4,7 @@ use super::deep_hash::{self, Digest48};
 use super::limits::{self, LimitError};
 use super::tags::{self, Tag, TagError};
 use aws_lc_rs::digest::{SHA256, digest};
+use std::cell::RefCell;
 
 /// The signature scheme of an item (field 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -242,17 +243,44 @@ pub fn signing_message(
     raw_tags: &[u8],
     data: &[u8],
 ) -> Digest48 {
-    let type_text = signature_type.0.to_string();
-    deep_hash::list_of_blobs(&[
-        b"dataitem",
-        b"1",
-        type_text.as_bytes(),
-        owner,
-        target,
-        anchor,
-        raw_tags,
-        data,
-    ])
+    let mut list = signer_prefix(signature_type, owner);
+    for blob in [target, anchor, raw_tags, data] {
+        list.push_blob(blob);
+    }
+    list.finish()
+}
+
+/// The signing message's deep-hash chain through its first four blobs ("dataitem", "1", the
+/// signature type, the owner), which every item of one signer shares. Each thread keeps the
+/// chains of the signers it saw last: a schedule's signers are few (its SU, its clients),
+/// and a 512-byte owner costs eight SHA-384 compressions to chain (BENCHMARKS.md, import).
+fn signer_prefix(signature_type: SignatureType, owner: &[u8]) -> deep_hash::ListHasher {
+    /// Chains kept per thread (an owner is at most 512 bytes); all are dropped when a new one
+    /// would pass this.
+    const SIGNERS_PER_THREAD: usize = 16;
+    thread_local! {
+        static PREFIXES: RefCell<Vec<(SignatureType, Vec<u8>, deep_hash::ListHasher)>> =
+            const { RefCell::new(Vec::new()) };
+    }
+    PREFIXES.with(|prefixes| {
+        let mut prefixes = prefixes.borrow_mut();
+        if let Some((_, _, prefix)) = prefixes
+            .iter()
+            .find(|(kept_type, kept_owner, _)| *kept_type == signature_type && kept_owner == owner)
+        {
+            return *prefix;
+        }
+        let mut prefix = deep_hash::ListHasher::new(8);
+        prefix.push_blob(b"dataitem");
+        prefix.push_blob(b"1");
+        prefix.push_blob(signature_type.0.to_string().as_bytes());
+        prefix.push_blob(owner);
+        if prefixes.len() >= SIGNERS_PER_THREAD {
+            prefixes.clear();
+        }
+        prefixes.push((signature_type, owner.to_vec(), prefix));
+        prefix
+    })
 }
 
 struct Fields<'a> {
@@ -392,6 +420,33 @@ mod tests {
             data: b"hello".to_vec(),
         };
         draft.finish(&[9; 512])
+    }
+
+    #[test]
+    fn signing_messages_match_the_whole_deep_hash_whichever_signers_are_kept() {
+        // More signers than a thread keeps, each seen twice, of two signature types.
+        for round in 0..2 {
+            for signer in 0..(2 * 16 + 3u8) {
+                let (signature_type, owner) = match signer % 2 {
+                    0 => (SignatureType::ARWEAVE, vec![signer; 512]),
+                    _ => (SignatureType::ETHEREUM, vec![signer; 65]),
+                };
+                let data = [round, signer];
+                let whole = deep_hash::list_of_blobs(&[
+                    b"dataitem",
+                    b"1",
+                    signature_type.0.to_string().as_bytes(),
+                    &owner,
+                    &[1; 32],
+                    b"",
+                    b"tags",
+                    &data,
+                ]);
+                let message =
+                    signing_message(signature_type, &owner, &[1; 32], b"", b"tags", &data);
+                assert_eq!(message, whole, "signer {signer}, round {round}");
+            }
+        }
     }
 
     #[test]

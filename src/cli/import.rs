@@ -141,7 +141,7 @@ fn run(store: &Store, source: Box<dyn Source>, options: &Options) -> anyhow::Res
     let summary = pipeline::run(store, source, options, &mut reporter);
     reporter.finish();
     let summary = summary?;
-    store.flush()?;
+    store.finish_import()?;
     print_summary(&summary, started)
 }
 

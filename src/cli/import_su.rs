@@ -92,7 +92,7 @@ pub fn run(config: &Config, args: Args) -> anyhow::Result<()> {
     };
     progress.finish();
     outcome?;
-    store.flush()?;
+    store.finish_import()?;
     print_summary(&summary, started)
 }
 

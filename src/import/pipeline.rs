@@ -154,7 +154,7 @@ pub fn run(
         });
     }
     let total_entries = source.total_entries()?;
-    let (sender, events) = bounded(8);
+    let (sender, events) = bounded(4);
     let (checked_sender, checked) = bounded(2);
     let start = cursor.process;
     let page = options.page;

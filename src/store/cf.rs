@@ -61,6 +61,13 @@ const SERVE_MIN_BLOB_SIZE: u64 = 4096;
 /// ... and in the bulk profile (an Assignment is about 1.1 KiB).
 const BULK_MIN_BLOB_SIZE: u64 = 512;
 
+/// L0 files that set off a compaction in the bulk profile (the serving profile keeps
+/// RocksDB's default, `SERVE_L0_COMPACTION_TRIGGER`).
+const BULK_L0_COMPACTION_TRIGGER: i32 = 64;
+/// RocksDB's default L0 trigger, which the serving profile keeps: a store handed to `su serve`
+/// with more L0 files than this is compacted first (`Store::finish_import`).
+pub const SERVE_L0_COMPACTION_TRIGGER: u64 = 4;
+
 /// Options per column family, sharing one block cache. Both profiles open the same CFs and
 /// read each other's files: whether a value is a blob is recorded with it.
 pub fn descriptors(cache: &Cache, profile: Profile) -> Vec<ColumnFamilyDescriptor> {
@@ -84,10 +91,14 @@ pub fn descriptors(cache: &Cache, profile: Profile) -> Vec<ColumnFamilyDescripto
             }
             if profile == Profile::Bulk {
                 // Keys of a bulk load arrive in random order (ids): each L0 file overlaps all
-                // of L1, so every L0 compaction rewrites L1. Fewer, larger ones rewrite less.
-                options.set_level_zero_file_num_compaction_trigger(16);
-                options.set_level_zero_slowdown_writes_trigger(48);
-                options.set_level_zero_stop_writes_trigger(64);
+                // of the last level, so every L0 compaction rewrites that level. Fewer ones
+                // rewrite less: the import's `items` and `by_id` compactions wrote 968 MB
+                // per million messages at 16 files, half of that at 64 (BENCHMARKS.md). The
+                // L0 files left at the end are compacted by `Store::finish_import`.
+                options.set_level_zero_file_num_compaction_trigger(BULK_L0_COMPACTION_TRIGGER);
+                options.set_level_zero_slowdown_writes_trigger(BULK_L0_COMPACTION_TRIGGER * 2);
+                options.set_level_zero_stop_writes_trigger(BULK_L0_COMPACTION_TRIGGER * 3);
+                options.set_max_write_buffer_number(3);
                 options.set_max_bytes_for_level_base(1 << 30);
                 options.set_target_file_size_base(64 << 20);
             }

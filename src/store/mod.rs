@@ -862,6 +862,25 @@ impl Store {
         Ok(())
     }
 
+    /// Ends an import's run: flushes every CF, then compacts each CF that holds more L0 files
+    /// than `su serve` lets stand (the bulk profile lets them pile up, BENCHMARKS.md), so the
+    /// store is handed over as the serving profile would keep it. A CF within the serving
+    /// trigger is left alone, so a small top-up of a large store does not rewrite it.
+    pub fn finish_import(&self) -> Result<(), StoreError> {
+        self.flush()?;
+        let db = self.db()?;
+        for name in cf::ALL {
+            let handle = cf(&db, name);
+            let level0 = db
+                .property_int_value_cf(handle, "rocksdb.num-files-at-level0")?
+                .unwrap_or(0);
+            if level0 > cf::SERVE_L0_COMPACTION_TRIGGER {
+                db.compact_range_cf(handle, None::<&[u8]>, None::<&[u8]>);
+            }
+        }
+        Ok(())
+    }
+
     /// Flushes and compacts every column family fully (offline tools and benchmarks).
     pub fn compact(&self) -> Result<(), StoreError> {
         self.flush()?;
@@ -971,6 +990,8 @@ impl Store {
 
 /// The write buffer of each file an import's flushes and compactions write.
 const IMPORT_WRITE_BUFFER: u64 = 4 << 20;
+/// The readahead of each file an import's compactions read.
+const IMPORT_COMPACTION_READAHEAD: usize = 256 << 10;
 
 /// Opens the RocksDB instance under `dir` with every CF of this layout.
 fn open_db(dir: &Path, mode: OpenMode) -> Result<DB, StoreError> {
@@ -989,6 +1010,20 @@ fn open_db(dir: &Path, mode: OpenMode) -> Result<DB, StoreError> {
         // runs: direct writes spare the kernel's copy into the page cache, and large
         // buffers make them few (direct_io.rs; measured in BENCHMARKS.md).
         options.set_writable_file_max_buffer_size(IMPORT_WRITE_BUFFER);
+        // A bulk compaction reads up to `BULK_L0_COMPACTION_TRIGGER` L0 files at once: with
+        // direct reads, RocksDB's default readahead (2 MiB per file) would hold 128 MiB.
+        options.set_compaction_readahead_size(IMPORT_COMPACTION_READAHEAD);
+        // The compaction at the end of an import (`finish_import`) runs on every core.
+        options.set_max_subcompactions(2);
+        // Two flushes at once: a flush waits on the disk for most of its time, and with one
+        // the writer stalled on full memtables (BENCHMARKS.md). Both limits are set, as
+        // RocksDB takes them only together; `max_background_jobs` would give two flushes
+        // only with six compactions.
+        #[allow(deprecated)]
+        {
+            options.set_max_background_flushes(2);
+            options.set_max_background_compactions(2);
+        }
         if direct_io::supported(dir) {
             options.set_use_direct_io_for_flush_and_compaction(true);
         } else {
@@ -1063,4 +1098,48 @@ pub struct IdHit {
     pub slot: Slot,
     pub role: IdRole,
     pub timestamp: u64,
+}
+
+#[cfg(test)]
+mod finish_import_tests {
+    use super::{OpenMode, Store, cf};
+
+    fn level0(store: &Store, name: &'static str) -> u64 {
+        let db = store.db().unwrap();
+        db.property_int_value_cf(cf(&db, name), "rocksdb.num-files-at-level0")
+            .unwrap()
+            .unwrap()
+    }
+
+    /// Writes `rounds` durable import batches, each a row in `name` (one L0 file each).
+    fn write_rounds(store: &Store, name: &'static str, rounds: u8) {
+        let db = store.db().unwrap();
+        for round in 0..rounds {
+            let mut batch = rocksdb::WriteBatch::default();
+            batch.put_cf(cf(&db, name), [round; 72], [round]);
+            store.write_import_batch(&db, batch, true).unwrap();
+        }
+    }
+
+    #[test]
+    fn finishing_an_import_compacts_only_the_cfs_past_the_serving_trigger() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), OpenMode::Import).unwrap();
+        let past = cf::SERVE_L0_COMPACTION_TRIGGER as u8 + 2;
+        write_rounds(&store, cf::BY_ID, past);
+        write_rounds(&store, cf::LOG, 2);
+        assert_eq!(level0(&store, cf::BY_ID), u64::from(past));
+        store.finish_import().unwrap();
+        assert_eq!(level0(&store, cf::BY_ID), 0);
+        assert_eq!(
+            level0(&store, cf::LOG),
+            2,
+            "a CF within the trigger is left alone"
+        );
+        let db = store.db().unwrap();
+        for round in 0..past {
+            let value = db.get_cf(cf(&db, cf::BY_ID), [round; 72]).unwrap();
+            assert_eq!(value, Some(vec![round]));
+        }
+    }
 }
