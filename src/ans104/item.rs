@@ -258,6 +258,8 @@ fn signer_prefix(signature_type: SignatureType, owner: &[u8]) -> deep_hash::List
     /// Chains kept per thread (an owner is at most 512 bytes); all are dropped when a new one
     /// would pass this.
     const SIGNERS_PER_THREAD: usize = 16;
+    /// The blobs of a signing message: the four above, target, anchor, tags and data.
+    const SIGNING_BLOBS: usize = 8;
     thread_local! {
         static PREFIXES: RefCell<Vec<(SignatureType, Vec<u8>, deep_hash::ListHasher)>> =
             const { RefCell::new(Vec::new()) };
@@ -270,7 +272,7 @@ fn signer_prefix(signature_type: SignatureType, owner: &[u8]) -> deep_hash::List
         {
             return *prefix;
         }
-        let mut prefix = deep_hash::ListHasher::new(8);
+        let mut prefix = deep_hash::ListHasher::new(SIGNING_BLOBS);
         prefix.push_blob(b"dataitem");
         prefix.push_blob(b"1");
         prefix.push_blob(signature_type.0.to_string().as_bytes());

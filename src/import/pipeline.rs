@@ -454,7 +454,7 @@ impl Pipeline<'_> {
                     legacy.sequence = self.next_sequence();
                     self.note_signer(legacy.timestamp, checked.signer);
                     self.cursor.totals.legacy_processes += 1;
-                    self.cursor.totals.bytes += (legacy.item.len() + legacy.wrapper.len()) as u64;
+                    self.cursor.totals.bytes += legacy.item_bytes() as u64;
                     self.cursor.totals.signatures += checked.signatures;
                     self.commit.legacy_processes.push(legacy);
                 }
@@ -722,7 +722,7 @@ impl Pipeline<'_> {
         let totals = &mut self.cursor.totals;
         totals.entries += 1;
         totals.signatures += checked.signatures;
-        totals.bytes += (entry.assignment.len() + entry.body.as_ref().map_or(0, Vec::len)) as u64;
+        totals.bytes += entry.item_bytes() as u64;
         if let Some(current) = &mut self.current {
             current.link = Some(Link {
                 slot: Slot { nonce, dup },

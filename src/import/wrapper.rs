@@ -121,14 +121,6 @@ impl Parsed {
             Self::Legacy(legacy) => legacy.process,
         }
     }
-
-    /// The bytes the store keeps of it.
-    pub fn bytes(&self) -> usize {
-        match self {
-            Self::Entry(entry) => entry.assignment.len() + entry.body.as_ref().map_or(0, Vec::len),
-            Self::Legacy(legacy) => legacy.item.len() + legacy.wrapper.len(),
-        }
-    }
 }
 
 /// Parses a stored message wrapper: era M1 if the wrapper itself carries `Epoch` (the wrapper

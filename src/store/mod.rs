@@ -1062,10 +1062,8 @@ fn open_db(dir: &Path, mode: OpenMode) -> Result<DB, StoreError> {
 /// The item bytes a change carries (for the byte bound of a feed page).
 fn change_bytes(change: Option<&Change>) -> usize {
     match change {
-        Some(Change::Entry(entry)) => {
-            entry.assignment.len() + entry.body.as_ref().map_or(0, Vec::len)
-        }
-        Some(Change::LegacyProcess(process)) => process.item.len() + process.wrapper.len(),
+        Some(Change::Entry(entry)) => entry.item_bytes(),
+        Some(Change::LegacyProcess(process)) => process.item_bytes(),
         None => 0,
     }
 }

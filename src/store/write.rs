@@ -31,6 +31,11 @@ pub struct StagedEntry {
 }
 
 impl StagedEntry {
+    /// The item bytes it carries: its Assignment and its body.
+    pub fn item_bytes(&self) -> usize {
+        self.assignment.len() + self.body.as_ref().map_or(0, Vec::len)
+    }
+
     pub fn slot(&self) -> Slot {
         Slot {
             nonce: self.nonce,
@@ -55,6 +60,11 @@ pub struct LegacyProcess {
 }
 
 impl LegacyProcess {
+    /// The item bytes it carries: its Process item and the reference's wrapper.
+    pub fn item_bytes(&self) -> usize {
+        self.item.len() + self.wrapper.len()
+    }
+
     pub fn record(&self) -> ProcessRecord {
         ProcessRecord {
             kind: ProcessKind::Legacy {
@@ -159,14 +169,12 @@ fn batch_bytes(commit: &Commit) -> usize {
     let entries: usize = commit
         .entries
         .iter()
-        .map(|entry| {
-            entry.assignment.len() + entry.body.as_ref().map_or(0, Vec::len) + SMALL_ROWS_BYTES
-        })
+        .map(|entry| entry.item_bytes() + SMALL_ROWS_BYTES)
         .sum();
     let legacy: usize = commit
         .legacy_processes
         .iter()
-        .map(|legacy| legacy.item.len() + legacy.wrapper.len() + SMALL_ROWS_BYTES)
+        .map(|legacy| legacy.item_bytes() + SMALL_ROWS_BYTES)
         .sum();
     entries + legacy + commit.data_overrides.len() * SMALL_ROWS_BYTES
 }
