@@ -250,21 +250,25 @@ pub fn signing_message(
     list.finish()
 }
 
+/// Signers whose chains a thread keeps (an owner is at most 1,025 bytes, so about 18 KiB);
+/// all are dropped when a new one would pass this, whoever sends the items.
+const SIGNERS_PER_THREAD: usize = 16;
+/// The blobs of a signing message: "dataitem", "1", the type, the owner, target, anchor,
+/// tags and data.
+const SIGNING_BLOBS: usize = 8;
+
+thread_local! {
+    /// (type, owner, chain through the owner), searched in order, since it is this short.
+    static SIGNER_PREFIXES: RefCell<Vec<(SignatureType, Vec<u8>, deep_hash::ListHasher)>> =
+        const { RefCell::new(Vec::new()) };
+}
+
 /// The signing message's deep-hash chain through its first four blobs ("dataitem", "1", the
 /// signature type, the owner), which every item of one signer shares. Each thread keeps the
 /// chains of the signers it saw last: a schedule's signers are few (its SU, its clients),
 /// and a 512-byte owner costs eight SHA-384 compressions to chain (BENCHMARKS.md, import).
 fn signer_prefix(signature_type: SignatureType, owner: &[u8]) -> deep_hash::ListHasher {
-    /// Chains kept per thread (an owner is at most 512 bytes); all are dropped when a new one
-    /// would pass this.
-    const SIGNERS_PER_THREAD: usize = 16;
-    /// The blobs of a signing message: the four above, target, anchor, tags and data.
-    const SIGNING_BLOBS: usize = 8;
-    thread_local! {
-        static PREFIXES: RefCell<Vec<(SignatureType, Vec<u8>, deep_hash::ListHasher)>> =
-            const { RefCell::new(Vec::new()) };
-    }
-    PREFIXES.with(|prefixes| {
+    SIGNER_PREFIXES.with(|prefixes| {
         let mut prefixes = prefixes.borrow_mut();
         if let Some((_, _, prefix)) = prefixes
             .iter()
@@ -428,7 +432,7 @@ mod tests {
     fn signing_messages_match_the_whole_deep_hash_whichever_signers_are_kept() {
         // More signers than a thread keeps, each seen twice, of two signature types.
         for round in 0..2 {
-            for signer in 0..(2 * 16 + 3u8) {
+            for signer in 0..(2 * SIGNERS_PER_THREAD as u8 + 3) {
                 let (signature_type, owner) = match signer % 2 {
                     0 => (SignatureType::ARWEAVE, vec![signer; 512]),
                     _ => (SignatureType::ETHEREUM, vec![signer; 65]),
@@ -447,6 +451,8 @@ mod tests {
                 let message =
                     signing_message(signature_type, &owner, &[1; 32], b"", b"tags", &data);
                 assert_eq!(message, whole, "signer {signer}, round {round}");
+                let kept = SIGNER_PREFIXES.with(|prefixes| prefixes.borrow().len());
+                assert!(kept <= SIGNERS_PER_THREAD, "{kept} signers kept");
             }
         }
     }
